@@ -1,0 +1,1 @@
+"""vnf_operator.engine."""
