@@ -9,6 +9,12 @@ here="$(cd "$(dirname "$0")" && pwd)"
 cache="${VNF_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/vnf-operator}"
 out="$cache/controlplane/k8s-${KUBE_VERSION}-etcd-${ETCD_VERSION}"
 mkdir -p "$out"
+# Concurrent callers (several test sessions, make deps) wait for one build instead of racing on *.tmp.
+exec 9>"$out/.lock"
+if ! flock -n 9; then
+  echo "waiting for another build of the control plane to finish..." >&2
+  flock 9
+fi
 export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-mod=mod
 ldflags="-s -w"
 kver="-X k8s.io/component-base/version.gitVersion=v${KUBE_VERSION} -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=${KUBE_VERSION#1.}"
@@ -16,6 +22,7 @@ kver="${kver%.*}"
 build() { # name module-dir package extra-ldflags
   local name=$1 dir=$2 pkg=$3 extra=${4:-}
   if [ -x "$out/$name" ]; then return 0; fi
+  command -v go >/dev/null || { echo "go is required to build $name (or set VNF_CONTROLPLANE_BIN to a dir with etcd, kube-apiserver, kubectl)" >&2; exit 1; }
   echo "building $name (first time only; takes minutes)..." >&2
   local start=$SECONDS
   (cd "$here/$dir" && go build -trimpath -ldflags "$ldflags $extra" -o "$out/$name.tmp" "$pkg")

@@ -1,0 +1,121 @@
+"""What the operator process holds between events: caches, the queue, clients, settings."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from vnf_operator.controller.queue import WorkQueue
+from vnf_operator.engine.providers import ProviderCache
+from vnf_operator.engine.runtime import Runtime
+from vnf_operator.k8s.client import KubeClient, load_credentials
+
+log = logging.getLogger(__name__)
+
+Key = tuple[str, str, str]
+ANNOTATION_PREFIX = "vnf.operators.dev/"
+# Annotations that change what a reconcile does; any other metadata change is not a trigger.
+TRIGGER_ANNOTATIONS = (
+    f"{ANNOTATION_PREFIX}reconcile-requested",
+    f"{ANNOTATION_PREFIX}rollback-to",
+    f"{ANNOTATION_PREFIX}abandon",
+)
+
+
+def _trigger_signature(body: Mapping[str, Any]) -> tuple[Any, ...]:
+    meta = body.get("metadata", {})
+    ann = meta.get("annotations") or {}
+    return (
+        meta.get("generation"),
+        meta.get("deletionTimestamp"),
+        tuple(ann.get(a) for a in TRIGGER_ANNOTATIONS),
+    )
+
+
+def secret_names(spec: Mapping[str, Any]) -> set[str]:
+    """Every Secret an appliance spec references (credentials, bootstrap, CA, host keys, reach)."""
+    names: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, Mapping):
+            for k, v in node.items():
+                if (k.endswith("SecretRef") or k.endswith("SecretKeyRef")) and isinstance(v, Mapping):
+                    if isinstance(v.get("name"), str):
+                        names.add(v["name"])
+                elif k != "services":
+                    walk(v)
+
+    walk(spec)
+    return names
+
+
+@dataclass
+class Cache:
+    providers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    appliances: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    operations: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    _signatures: dict[tuple[str, str], tuple[Any, ...]] = field(default_factory=dict)
+    _secrets: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+
+    def remember_appliance(self, body: Mapping[str, Any]) -> bool:
+        """Store the latest body; True when the change needs a reconcile (not our own status patch)."""
+        meta = body["metadata"]
+        key = (meta["namespace"], meta["name"])
+        self.appliances[key] = dict(body)
+        self._secrets[key] = secret_names(body.get("spec") or {})
+        sig = _trigger_signature(body)
+        changed = self._signatures.get(key) != sig
+        self._signatures[key] = sig
+        return changed
+
+    def forget_appliance(self, namespace: str, name: str) -> None:
+        for d in (self.appliances, self._signatures, self._secrets):
+            d.pop((namespace, name), None)  # type: ignore[attr-defined]
+
+    def appliances_of_provider(self, provider: str) -> Iterator[Key]:
+        for (ns, name), body in self.appliances.items():
+            if ((body.get("spec") or {}).get("providerRef") or {}).get("name") == provider:
+                yield ("appliance", ns, name)
+
+    def appliances_using_secret(self, namespace: str, secret: str) -> Iterator[Key]:
+        for (ns, name), names in self._secrets.items():
+            if ns == namespace and secret in names:
+                yield ("appliance", ns, name)
+
+
+@dataclass
+class OperatorState:
+    kube: KubeClient
+    workers: int = 16
+    default_resync: float = 300.0
+    cache: Cache = field(default_factory=Cache)
+    queue: WorkQueue[Key] = field(default_factory=WorkQueue)
+    providers: ProviderCache = field(default_factory=ProviderCache)
+    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    runtime: Runtime | None = None
+
+    @classmethod
+    def from_env(cls) -> OperatorState:
+        return cls(
+            kube=KubeClient(load_credentials()),
+            workers=int(os.environ.get("VNF_WORKERS", "16")),
+            default_resync=float(os.environ.get("VNF_DEFAULT_RESYNC_SECONDS", "300")),
+        )
+
+    async def start(self) -> None:
+        self.runtime = Runtime(self.kube)
+
+    async def stop(self) -> None:
+        for t in self.tasks:
+            t.cancel()
+        for t in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        if self.runtime is not None:
+            await self.runtime.aclose()
+        await self.kube.aclose()

@@ -1,0 +1,128 @@
+"""Assemble the status of a VnfAppliance / VnfProvider from the results of one reconcile.
+
+The one place that turns sub-step results into the status patch (Flux's "summarize"): the
+condition rules themselves live in `conditions.py`; this module adds the domain fields.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from vnf_operator.core import conditions
+
+
+@dataclass(frozen=True)
+class Step:
+    ok: bool | None
+    reason: str
+    message: str
+    terminal: bool = False
+
+
+class _HealthLike(Protocol):
+    @property
+    def ok(self) -> bool: ...
+    @property
+    def message(self) -> str: ...
+    checks: Any
+
+
+class _ServiceLike(Protocol):
+    remaining: list[str]
+
+    def status(self, *, dry_run: bool) -> dict[str, Any]: ...
+
+
+@dataclass
+class ApplianceResults:
+    generation: int
+    paused: bool = False
+    dry_run: bool = False
+    report_only: bool = False
+    provider: Step | None = None
+    provider_info: dict[str, Any] = field(default_factory=dict)
+    validation: Step | None = None
+    connection: Step | None = None
+    health: Any = None
+    bootstrap: Step | None = None
+    bootstrap_info: dict[str, Any] = field(default_factory=dict)
+    sync: Step | None = None
+    services: dict[str, Any] = field(default_factory=dict)
+    host_keys: dict[str, str] = field(default_factory=dict)
+
+
+def _step(s: Step | None) -> conditions.StepResult | None:
+    if s is None:
+        return None
+    return conditions.StepResult(ok=s.ok, reason=s.reason, message=s.message, terminal=s.terminal)
+
+
+def _health_step(results: ApplianceResults) -> conditions.StepResult | None:
+    if results.connection is not None:
+        return _step(results.connection)
+    h = results.health
+    if h is None:
+        return None
+    return conditions.StepResult(
+        ok=h.ok, reason="Healthy" if h.ok else "HealthCheckFailed", message=h.message, terminal=False
+    )
+
+
+def assemble_status(results: ApplianceResults, *, previous: Mapping[str, Any], now: str) -> dict[str, Any]:
+    """The complete status patch: conditions always as the full list."""
+    rr = conditions.ReconcileResults(
+        provider=_step(results.provider),
+        validation=_step(results.validation),
+        health=_health_step(results),
+        bootstrap=_step(results.bootstrap),
+        sync=_step(results.sync),
+        paused=results.paused,
+        dry_run=results.dry_run,
+        drift_detected=bool(results.sync is not None and results.sync.reason == "DriftDetected"),
+    )
+    conds = conditions.summarize(
+        rr, generation=results.generation, previous=previous.get("conditions") or [], now=now
+    )
+    status: dict[str, Any] = {"observedGeneration": results.generation, "conditions": conds}
+    if results.provider_info:
+        status["provider"] = results.provider_info
+    if results.health is not None:
+        status["health"] = {"phases": [c.status() for c in results.health.checks], "checkedAt": now}
+    if results.bootstrap_info:
+        status["bootstrap"] = results.bootstrap_info
+    if results.services:
+        status["services"] = {
+            name: {**svc.status(dry_run=results.dry_run), "lastSyncTime": now, "managedKeys": svc.managed_keys}
+            for name, svc in results.services.items()
+        }
+        status["lastSyncTime"] = now
+        if results.dry_run:
+            status["plan"] = [line for svc in results.services.values() for line in (svc.plan.summary() if svc.plan else [])][:200]
+    if results.host_keys:
+        status["hostKeys"] = results.host_keys
+    ready = next((c for c in conds if c["type"] == "Ready"), None)
+    failed = ready is not None and ready["status"] != "True" and not results.paused
+    status["failures"] = (int(previous.get("failures") or 0) + 1) if failed else 0
+    return status
+
+
+def summarize_provider(
+    *, valid: bool, problems: Sequence[str], total_problems: int, generation: int, previous: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """Conditions of a VnfProvider: Ready (valid), Stalled (invalid until its spec changes)."""
+    if valid:
+        step = conditions.StepResult(ok=True, reason="Valid", message="provider dictionary is valid", terminal=False)
+    else:
+        more = f" (+{total_problems - len(problems[:3])} more, see status.errors)" if total_problems > 3 else ""
+        step = conditions.StepResult(
+            ok=False, reason="InvalidDictionary", message="; ".join(problems[:3]) + more, terminal=True
+        )
+    rr = conditions.ReconcileResults(provider=step, validation=step)
+    import time
+
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    conds = conditions.summarize(rr, generation=generation, previous=previous, now=now)
+    keep = {"Ready", "Reconciling", "Stalled"}
+    return [c for c in conds if c["type"] in keep]

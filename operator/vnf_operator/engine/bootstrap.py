@@ -1,0 +1,93 @@
+"""Day-0 bootstrap: run the provider's initial steps in dependency order, keep their outputs.
+
+Safe to re-run after a crash at any step: outputs are stored in the appliance's outputs Secret
+after every step that produces any, and a step whose `skipIf` holds is not run again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from vnf_operator.core.errors import VnfError
+from vnf_operator.core.model import BootstrapStep
+from vnf_operator.core.templating import evaluate_condition
+from vnf_operator.core.status import Step
+from vnf_operator.engine.health import run_checks
+from vnf_operator.engine.secrets import Credentials, SecretResolver
+from vnf_operator.engine.session import Session
+
+
+@dataclass
+class BootstrapOutcome:
+    step: Step
+    outputs: dict[str, str] = field(default_factory=dict)
+    status: dict[str, Any] = field(default_factory=dict)
+
+
+def step_order(steps: list[BootstrapStep]) -> list[BootstrapStep]:
+    by_name = {s.name: s for s in steps}
+    ordered: list[BootstrapStep] = []
+    seen: set[str] = set()
+
+    def visit(s: BootstrapStep) -> None:
+        if s.name in seen:
+            return
+        seen.add(s.name)
+        for dep in s.depends_on:
+            if dep in by_name:
+                visit(by_name[dep])
+        ordered.append(s)
+
+    for s in steps:
+        visit(s)
+    return ordered
+
+
+async def run_bootstrap(
+    session: Session, secrets: SecretResolver, body: Mapping[str, Any], creds: Credentials
+) -> BootstrapOutcome:
+    boot = session.dictionary.bootstrap
+    assert boot is not None
+    outputs: dict[str, str] = dict(session.bootstrap_outputs)
+    steps_ctx: dict[str, Any] = {}
+    done: list[str] = []
+    try:
+        for step in step_order(list(boot.steps)):
+            where = f"bootstrap.steps.{step.name}"
+            ctx = {"steps": steps_ctx, "bootstrap": outputs}
+            if step.skip_if and evaluate_condition(step.skip_if, session.context(**ctx), where=f"{where}.skipIf"):
+                steps_ctx[step.name] = {"skipped": True, "captured": {}}
+                continue
+            if step.operation is not None:
+                assert step.service is not None
+                parsed = await session.run(step.service, step.operation, params=step.parameters, **ctx)
+            else:
+                call = step.http if step.http is not None else step.cli
+                assert call is not None
+                parsed = await session.run_call(call, step.response, where=where, **ctx)
+            captured = {k: v for k, v in parsed.captured.items()}
+            steps_ctx[step.name] = {"skipped": False, "captured": captured}
+            new = {k: str(captured[k]) for k in step.outputs if k in captured}
+            missing = [k for k in step.outputs if k not in captured]
+            if missing:
+                raise VnfError(f"{where}: response did not contain output(s) {', '.join(missing)}")
+            if new:
+                outputs.update(new)
+                session.masker.add(*new.values())
+                session.bootstrap_outputs.update(new)
+                session.credentials.update({k: v for k, v in new.items() if k not in creds.values})
+                await secrets.store_outputs(body, outputs)
+            done.append(step.name)
+        ready = await run_checks(session, boot.ready)
+        if not ready.ok:
+            return BootstrapOutcome(
+                Step(False, "BootstrapNotReady", f"bootstrap ready test failed: {ready.message}"), outputs
+            )
+    except VnfError as exc:
+        return BootstrapOutcome(Step(False, "BootstrapFailed", session.masker(str(exc))), outputs)
+    status = {"completed": True, "steps": done}
+    if outputs:
+        status["outputsSecret"] = body["metadata"]["name"] + "-bootstrap-outputs"
+    return BootstrapOutcome(Step(True, "Bootstrapped", f"bootstrap completed ({len(done)} step(s) run)"), outputs, status)

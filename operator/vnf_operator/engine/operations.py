@@ -1,0 +1,144 @@
+"""On-demand operations (VnfOperation) and deletion cleanup, built on the same session machinery."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from vnf_operator.core.errors import ItemValidationError, VnfError
+from vnf_operator.core.itemschema import validate_params
+from vnf_operator.engine.providers import ProviderEntry
+from vnf_operator.engine.secrets import SecretsError
+from vnf_operator.engine.session import ApplianceRef, Session
+from vnf_operator.engine.sync import comparison_rules, list_items, strip_marker
+
+MAX_ROWS = 200
+MAX_STATUS_BYTES = 256 * 1024
+
+
+async def open_session(runtime: Any, appliance: Mapping[str, Any], entry: ProviderEntry) -> Session:
+    assert entry.loaded is not None
+    meta, spec = appliance["metadata"], appliance.get("spec") or {}
+    dictionary = entry.loaded.dictionary
+    creds = await runtime.secrets.credentials(meta["namespace"], spec, dictionary)
+    mgmt = spec.get("management") or {}
+    ref = ApplianceRef(
+        name=meta["name"],
+        namespace=meta["namespace"],
+        host=mgmt.get("host", ""),
+        ports=mgmt.get("ports") or {},
+        vars=spec.get("vars") or {},
+    )
+    conns = await runtime.connections.get(appliance, dictionary, creds, ref)
+    outputs = await runtime.secrets.bootstrap_outputs(meta["namespace"], meta["name"])
+    return Session(entry.loaded, ref, creds.values, conns, bootstrap_outputs=outputs)
+
+
+def bounded_rows(items: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]], bool]:
+    """Rows for status: at most MAX_ROWS and MAX_STATUS_BYTES, with the union of columns."""
+    columns: list[str] = []
+    for item in items:
+        for k in item:
+            if k not in columns:
+                columns.append(k)
+    rows, size, truncated = [], 0, False
+    for item in items:
+        row = {k: (v if isinstance(v, (str, int, float, bool)) or v is None else json.dumps(v)) for k, v in item.items()}
+        size += len(json.dumps(row))
+        if len(rows) >= MAX_ROWS or size > MAX_STATUS_BYTES:
+            truncated = True
+            break
+        rows.append(row)
+    return columns, rows, truncated
+
+
+async def execute_operation(
+    runtime: Any, body: Mapping[str, Any], appliance: Mapping[str, Any] | None, entry: ProviderEntry | None
+) -> dict[str, Any]:
+    spec = body.get("spec") or {}
+    service, operation = spec.get("service", ""), spec.get("operation", "")
+    appliance_name = (spec.get("applianceRef") or {}).get("name", "")
+
+    def failed(reason: str, message: str) -> dict[str, Any]:
+        return {
+            "phase": "Failed",
+            "error": message,
+            "conditions": [
+                {"type": "Complete", "status": "False", "reason": reason, "message": message[:1000]},
+                {"type": "Failed", "status": "True", "reason": reason, "message": message[:1000]},
+            ],
+        }
+
+    if appliance is None:
+        return failed("ApplianceNotFound", f"spec.applianceRef.name: VnfAppliance {appliance_name!r} not found")
+    if entry is None or entry.loaded is None:
+        return failed("ProviderNotReady", "the appliance's provider is missing or invalid")
+    services = entry.loaded.dictionary.services
+    if service not in services:
+        return failed("UnknownService", f"spec.service: provider has no service {service!r}")
+    svc = services[service]
+    if operation not in svc.operations and not (operation == "commit" and svc.commit):
+        known = ", ".join(sorted(svc.operations))
+        return failed("UnknownOperation", f"spec.operation: service {service} has no operation {operation!r} ({known})")
+    params = spec.get("parameters") or {}
+    try:
+        op = svc.operations.get(operation)
+        if op is not None and op.parameters:
+            params = validate_params(op, params, path="spec.parameters")
+        session = await open_session(runtime, appliance, entry)
+        extra: dict[str, Any] = {"params": params}
+        if operation in ("create", "update", "delete"):
+            extra["item"] = params.get("item", params)
+            if "id" in params:
+                extra["id"] = params["id"]
+        parsed = await session.run(service, operation, **extra)
+    except ItemValidationError as exc:
+        return failed("InvalidParameters", "; ".join(str(p) for p in exc.problems))
+    except SecretsError as exc:
+        return failed(exc.reason, str(exc))
+    except VnfError as exc:
+        return failed("OperationFailed", str(exc))
+    items = list(parsed.items) or ([dict(parsed.captured)] if parsed.captured else [])
+    if not items and isinstance(parsed.data, dict):
+        items = [parsed.data]
+    columns, rows, truncated = bounded_rows(items)
+    return {
+        "phase": "Succeeded",
+        "columns": columns,
+        "rows": rows,
+        "rowCount": len(items),
+        "truncated": truncated,
+        "conditions": [
+            {"type": "Complete", "status": "True", "reason": "Succeeded", "message": f"{len(items)} row(s)"},
+            {"type": "Failed", "status": "False", "reason": "Succeeded", "message": ""},
+        ],
+    }
+
+
+async def finalize_appliance(runtime: Any, body: Mapping[str, Any], entry: ProviderEntry | None) -> str | None:
+    """Delete every item this operator manages on the device, then commit. None on success."""
+    if entry is None or entry.loaded is None:
+        return "provider missing or invalid: cannot remove managed items"
+    status = body.get("status") or {}
+    try:
+        session = await open_session(runtime, body, entry)
+        for sname, sstatus in (status.get("services") or {}).items():
+            svc = entry.loaded.dictionary.services.get(sname)
+            if svc is None or "delete" not in svc.operations:
+                continue
+            rules = comparison_rules(svc)
+            managed = {tuple(str(v) for v in k) for k in (sstatus or {}).get("managedKeys") or []}
+            marker = str(svc.ownership.marker) if svc.ownership else ""
+            items, owned = strip_marker(await list_items(session, sname), svc, marker)
+            deleted = 0
+            for item in items:
+                key = tuple(str(item.get(k)) for k in rules.key_fields)
+                if key in managed or key in owned:
+                    await session.run(sname, "delete", id=item.get(rules.id_field or ""), actual=item, item=item)
+                    deleted += 1
+            if deleted and svc.commit is not None:
+                await session.run(sname, "commit")
+    except (VnfError, SecretsError) as exc:
+        return str(exc)
+    return None

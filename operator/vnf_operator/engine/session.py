@@ -1,0 +1,138 @@
+"""One appliance, one provider: render → send → parse for any operation of the dictionary."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from vnf_operator.core.context import TemplateContext
+from vnf_operator.core.errors import DeviceError, TransportError
+from vnf_operator.core.loader import LoadedProvider
+from vnf_operator.core.model import CliCall, HttpCall, Operation, Response
+from vnf_operator.core.parse import Parsed, parse_response
+from vnf_operator.core.render import render_call, render_operation
+from vnf_operator.core.rendered import RenderedOperation
+from vnf_operator.core.secrets import SecretMasker
+from vnf_operator.engine.connections import Connections
+
+log = logging.getLogger(__name__)
+
+RequestObserver = Callable[[str, str, float], None]
+"""Called with (operation, outcome, seconds) after every device request (metrics)."""
+
+
+@dataclass(frozen=True)
+class ApplianceRef:
+    name: str
+    namespace: str
+    host: str
+    ports: Mapping[str, int] = field(default_factory=dict)
+    vars: Mapping[str, Any] = field(default_factory=dict)
+
+
+class Session:
+    """Executes dictionary operations against one appliance."""
+
+    def __init__(
+        self,
+        provider: LoadedProvider,
+        appliance: ApplianceRef,
+        credentials: Mapping[str, str],
+        connections: Connections,
+        *,
+        bootstrap_outputs: Mapping[str, str] | None = None,
+        observe: RequestObserver | None = None,
+    ) -> None:
+        self.provider = provider
+        self.dictionary = provider.dictionary
+        self.appliance = appliance
+        self.bootstrap_outputs = dict(bootstrap_outputs or {})
+        # Outputs of bootstrap (a generated API key) stand in for credentials the Secret lacks.
+        self.credentials = {**self.bootstrap_outputs, **credentials}
+        self.connections = connections
+        self.masker = SecretMasker([*credentials.values(), *self.bootstrap_outputs.values()])
+        self.observe = observe
+        self.requests = 0
+
+    def context(self, **extra: Any) -> TemplateContext:
+        return TemplateContext.build(
+            appliance={
+                "name": self.appliance.name,
+                "namespace": self.appliance.namespace,
+                "host": self.appliance.host,
+                "ports": dict(self.appliance.ports),
+                "vars": {**self.dictionary.vars, **self.appliance.vars},
+            },
+            vars={**self.dictionary.vars, **self.appliance.vars},
+            credentials=self.credentials,
+            bootstrap=self.bootstrap_outputs,
+            **extra,
+        )
+
+    def operation(self, service: str, name: str) -> Operation:
+        svc = self.dictionary.services[service]
+        if name == "commit" and svc.commit is not None:
+            return svc.commit
+        return svc.operations[name]
+
+    async def run(
+        self,
+        service: str,
+        name: str,
+        *,
+        landed: Callable[[], Awaitable[bool]] | None = None,
+        **ctx: Any,
+    ) -> Parsed:
+        """Run one operation of a service; raise DeviceError when the device says it failed."""
+        op = self.operation(service, name)
+        where = f"services.{service}.operations.{name}"
+        rendered = render_operation(self.dictionary, service, name, self.context(**ctx), where=where)
+        idempotent = op.idempotent if op.idempotent is not None else name != "create"
+        return await self._send(rendered, op.response, where, f"{service}.{name}", idempotent, landed)
+
+    async def run_call(
+        self, call: HttpCall | CliCall, response: Response | None, *, where: str, **ctx: Any
+    ) -> Parsed:
+        """Run an inline call (health checks, bootstrap steps, callbacks)."""
+        rendered = render_call(self.dictionary, call, self.context(**ctx), where=where)
+        resp = response or Response(format="json" if isinstance(call, HttpCall) else "cli")
+        return await self._send(rendered, resp, where, where, True, None)
+
+    async def _send(
+        self,
+        rendered: RenderedOperation,
+        response: Response,
+        where: str,
+        operation: str,
+        idempotent: bool,
+        landed: Callable[[], Awaitable[bool]] | None,
+    ) -> Parsed:
+        started = time.monotonic()
+        outcome = "error"
+        self.requests += 1
+        try:
+            raw = await self.connections.send(
+                rendered, operation=operation, idempotent=idempotent, landed=landed
+            )
+            parsed = parse_response(response, raw, where=where, operation_kind=operation.rsplit(".", 1)[-1])
+            if not parsed.ok:
+                outcome = "device_error"
+                raise DeviceError(
+                    "device rejected the operation",
+                    operation=operation,
+                    appliance=f"{self.appliance.namespace}/{self.appliance.name}",
+                    device_message=self.masker(parsed.error or "")[:500],
+                    status=raw.status,
+                )
+            outcome = "success"
+            return parsed
+        except TransportError as exc:
+            exc.with_context(appliance=f"{self.appliance.namespace}/{self.appliance.name}", operation=operation)
+            outcome = "transient" if exc.transient else outcome
+            raise
+        finally:
+            if self.observe is not None:
+                self.observe(operation, outcome, time.monotonic() - started)

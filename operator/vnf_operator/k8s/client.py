@@ -1,0 +1,222 @@
+"""A thin async Kubernetes API client over httpx.
+
+The operator needs a handful of calls (read Secrets and providers, patch status, post events,
+create owned Secrets); the official client costs far more memory than that is worth at a
+thousand appliances. Credentials come from the same sources kopf uses: in-cluster service
+account, or a kubeconfig (token or client certificate).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import ssl
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from vnf_operator.core.errors import VnfError
+
+GROUP = "vnf.operators.dev"
+VERSION = "v1alpha1"
+SA_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+
+
+class KubeError(VnfError):
+    """A Kubernetes API call failed."""
+
+    def __init__(self, message: str, *, status: int | None = None, reason: str = "") -> None:
+        self.status = status
+        self.reason = reason
+        super().__init__(message)
+
+
+class NotFound(KubeError):
+    """The object does not exist."""
+
+
+@dataclass(frozen=True)
+class Credentials:
+    server: str
+    token: str | None = None
+    ca_pem: bytes | None = None
+    cert_pem: bytes | None = None
+    key_pem: bytes | None = None
+    insecure: bool = False
+
+
+def _b64(value: str | None) -> bytes | None:
+    return base64.b64decode(value) if value else None
+
+
+def _read(path: str | None, base: Path) -> bytes | None:
+    if not path:
+        return None
+    p = Path(path)
+    return (p if p.is_absolute() else base / p).read_bytes()
+
+
+def load_credentials(kubeconfig: str | None = None) -> Credentials:
+    """In-cluster credentials when running in a pod, else the kubeconfig's current context."""
+    path = kubeconfig or os.environ.get("KUBECONFIG")
+    if not path and (SA_DIR / "token").exists():
+        host, port = os.environ["KUBERNETES_SERVICE_HOST"], os.environ["KUBERNETES_SERVICE_PORT"]
+        return Credentials(
+            server=f"https://{host}:{port}",
+            token=(SA_DIR / "token").read_text().strip(),
+            ca_pem=(SA_DIR / "ca.crt").read_bytes(),
+        )
+    cfg_path = Path(path or Path.home() / ".kube" / "config")
+    cfg = yaml.safe_load(cfg_path.read_text())
+    ctx_name = cfg.get("current-context")
+    ctx = next(c["context"] for c in cfg["contexts"] if c["name"] == ctx_name)
+    cluster = next(c["cluster"] for c in cfg["clusters"] if c["name"] == ctx["cluster"])
+    user = next(u["user"] for u in cfg["users"] if u["name"] == ctx["user"])
+    base = cfg_path.parent
+    return Credentials(
+        server=cluster["server"],
+        token=user.get("token"),
+        ca_pem=_b64(cluster.get("certificate-authority-data"))
+        or _read(cluster.get("certificate-authority"), base),
+        cert_pem=_b64(user.get("client-certificate-data")) or _read(user.get("client-certificate"), base),
+        key_pem=_b64(user.get("client-key-data")) or _read(user.get("client-key"), base),
+        insecure=bool(cluster.get("insecure-skip-tls-verify")),
+    )
+
+
+def _ssl_context(creds: Credentials) -> ssl.SSLContext | bool:
+    if creds.insecure:
+        return False
+    ctx = ssl.create_default_context(cadata=creds.ca_pem.decode() if creds.ca_pem else None)
+    if creds.cert_pem and creds.key_pem:
+        # ssl can only load a client key pair from files.
+        with tempfile.TemporaryDirectory() as tmp:
+            cert, key = Path(tmp, "c.pem"), Path(tmp, "k.pem")
+            cert.write_bytes(creds.cert_pem)
+            key.write_bytes(creds.key_pem)
+            key.chmod(0o600)
+            ctx.load_cert_chain(cert, key)
+    return ctx
+
+
+class KubeClient:
+    """The calls the operator makes, nothing more."""
+
+    def __init__(self, creds: Credentials, *, timeout: float = 30.0) -> None:
+        headers = {"Authorization": f"Bearer {creds.token}"} if creds.token else {}
+        self._http = httpx.AsyncClient(
+            base_url=creds.server, headers=headers, verify=_ssl_context(creds), timeout=timeout
+        )
+        self.requests = 0
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        content_type: str = "application/json",
+        params: Mapping[str, str] | None = None,
+    ) -> Any:
+        self.requests += 1
+        headers = {"Content-Type": content_type} if json is not None else {}
+        resp = await self._http.request(method, path, json=json, headers=headers, params=params)
+        if resp.status_code >= 400:
+            try:
+                body = resp.json()
+                msg, reason = body.get("message", resp.text), body.get("reason", "")
+            except ValueError:
+                msg, reason = resp.text, ""
+            cls = NotFound if resp.status_code == 404 else KubeError
+            raise cls(f"{method} {path}: {resp.status_code} {msg}", status=resp.status_code, reason=reason)
+        return resp.json() if resp.content else None
+
+    # --- custom objects
+    @staticmethod
+    def _cr_path(plural: str, name: str | None = None, namespace: str | None = None) -> str:
+        ns = f"/namespaces/{namespace}" if namespace else ""
+        tail = f"/{name}" if name else ""
+        return f"/apis/{GROUP}/{VERSION}{ns}/{plural}{tail}"
+
+    async def get_custom(self, plural: str, name: str, namespace: str | None = None) -> dict[str, Any]:
+        result: dict[str, Any] = await self._call("GET", self._cr_path(plural, name, namespace))
+        return result
+
+    async def list_custom(
+        self, plural: str, namespace: str | None = None, *, label_selector: str = ""
+    ) -> list[dict[str, Any]]:
+        params = {"labelSelector": label_selector} if label_selector else None
+        result = await self._call("GET", self._cr_path(plural, None, namespace), params=params)
+        items: list[dict[str, Any]] = result.get("items", [])
+        return items
+
+    async def patch_custom_status(
+        self, plural: str, name: str, namespace: str | None, status: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        path = self._cr_path(plural, name, namespace) + "/status"
+        result: dict[str, Any] = await self._call(
+            "PATCH", path, json={"status": status}, content_type="application/merge-patch+json"
+        )
+        return result
+
+    async def patch_custom(
+        self, plural: str, name: str, namespace: str | None, patch: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        result: dict[str, Any] = await self._call(
+            "PATCH",
+            self._cr_path(plural, name, namespace),
+            json=patch,
+            content_type="application/merge-patch+json",
+        )
+        return result
+
+    # --- core objects
+    async def get_secret(self, namespace: str, name: str) -> dict[str, str]:
+        """A Secret's data, decoded. Values are secrets: never log them."""
+        obj = await self._call("GET", f"/api/v1/namespaces/{namespace}/secrets/{name}")
+        data = obj.get("data") or {}
+        return {k: base64.b64decode(v).decode("utf-8", "replace") for k, v in data.items()}
+
+    async def apply_secret(
+        self,
+        namespace: str,
+        name: str,
+        data: Mapping[str, str],
+        *,
+        owner: Mapping[str, Any] | None = None,
+        labels: Mapping[str, str] | None = None,
+    ) -> None:
+        """Create or replace an operator-owned Secret (server-side apply)."""
+        body: dict[str, Any] = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": name, "namespace": namespace, "labels": dict(labels or {})},
+            "type": "Opaque",
+            "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()},
+        }
+        if owner:
+            body["metadata"]["ownerReferences"] = [dict(owner)]
+        await self._call(
+            "PATCH",
+            f"/api/v1/namespaces/{namespace}/secrets/{name}",
+            json=body,
+            content_type="application/apply-patch+yaml",
+            params={"fieldManager": "vnf-operator", "force": "true"},
+        )
+
+    async def create_event(self, namespace: str, body: Mapping[str, Any]) -> None:
+        await self._call("POST", f"/api/v1/namespaces/{namespace}/events", json=body)
+
+    async def delete_custom(self, plural: str, name: str, namespace: str | None = None) -> None:
+        try:
+            await self._call("DELETE", self._cr_path(plural, name, namespace))
+        except NotFound:
+            return

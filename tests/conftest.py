@@ -1,0 +1,15 @@
+"""Shared by every tier. Nothing heavy here: each tier's fixtures live in tests/<tier>/conftest.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    """The checkout's root directory (crds/, manifests/, providers/ live there)."""
+    return REPO_ROOT
