@@ -582,3 +582,42 @@ PROVIDER_FILES = sorted((REPO_ROOT / "providers").glob("*.yaml"))
 def test_shipped_provider_fits_the_crd(kubectl: Kubectl, path: Path) -> None:
     # Strict field validation: a field the dictionary model has but the CRD lacks is an error here.
     kubectl("create", "--dry-run=server", "--validate=strict", "-f", str(path))
+
+
+def test_provider_schema_matches_the_dictionary_model(repo_root: Path) -> None:
+    # The structural top of the VnfProvider schema must name exactly the model's fields: a field only in
+    # the model would be refused by strict validation, one only in the CRD would be refused by the operator.
+    from vnf_operator.core.model import Capabilities, Credential, Info, ProviderDictionary
+
+    def fields(model: Any) -> set[str]:
+        return {info.alias or name for name, info in model.model_fields.items()}
+
+    crd = yaml.safe_load((repo_root / "crds" / "vnf.operators.dev_vnfproviders.yaml").read_text())
+    spec = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+    info = spec["info"]["properties"]
+    assert set(spec) == fields(ProviderDictionary)
+    assert set(info) == fields(Info)
+    assert set(info["capabilities"]["properties"]) == fields(Capabilities)
+    assert set(spec["credentials"]["additionalProperties"]["properties"]) == fields(Credential)
+    assert info["capabilities"]["properties"]["commitModel"]["enum"] == ["live", "staged", "commitConfirm"]
+
+
+def doc_samples(path: Path) -> list[dict[str, Any]]:
+    """Every manifest in the ```yaml blocks of a Markdown document."""
+    blocks = path.read_text().split("```yaml\n")[1:]
+    documents = [d for block in blocks for d in yaml.safe_load_all(block.split("```", 1)[0])]
+    return [d for d in documents if isinstance(d, dict) and "kind" in d]
+
+
+def test_api_doc_samples_are_valid(kubectl: Kubectl, namespace: str, repo_root: Path) -> None:
+    from vnf_operator.core.model import ProviderManifest
+
+    samples = doc_samples(repo_root / "docs" / "api.md")
+    assert {s["kind"] for s in samples} == {"VnfProvider", "VnfAppliance", "VnfOperation", "Secret"}
+    for sample in samples:
+        kubectl(
+            "create", "--dry-run=server", "--validate=strict", f"--namespace={namespace}", "-f", "-",
+            input=json.dumps(sample),
+        )  # fmt: skip
+        if sample["kind"] == "VnfProvider":
+            ProviderManifest.model_validate(sample)

@@ -430,7 +430,8 @@ class Response(_Model):
     """How to read a device answer: format, success, error text, items, id and captured values."""
 
     format: Literal["json", "xml", "text", "cli", "none"] = "json"
-    """Body format. `cli` is the output of CLI lines; `xml` is converted to JSON-like data."""
+    """Body format (default `json` for HTTP calls, `cli` for CLI calls). `cli` is the output of CLI
+    lines; `xml` is converted to JSON-like data."""
     success: Expect | None = None
     """What a successful answer looks like (default: 2xx, and for CLI no error pattern)."""
     error: str | list[str] = ""
@@ -470,6 +471,17 @@ class Response(_Model):
         return self
 
 
+def _cli_answers_are_text(data: Any, *, create: bool) -> Any:
+    """`response.format` defaults to `cli` for CLI calls (and `json` for HTTP ones)."""
+    if isinstance(data, dict) and data.get("cli") is not None:
+        resp = data.get("response")
+        if resp is None and create:
+            return {**data, "response": {"format": "cli"}}
+        if isinstance(resp, dict) and "format" not in resp:
+            return {**data, "response": {**resp, "format": "cli"}}
+    return data
+
+
 class Operation(_Model):
     """One operation of a service: an HTTP call or CLI lines, and how to read the answer."""
 
@@ -487,6 +499,11 @@ class Operation(_Model):
     """Parameters of a custom operation (validated like item fields, available as `params`)."""
     then: list[Callback] = Field(default_factory=list)
     """Callbacks after success (the seed's `callback`)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _cli_format(cls, data: Any) -> Any:
+        return _cli_answers_are_text(data, create=True)
 
     @model_validator(mode="after")
     def _one_call(self) -> Operation:
@@ -712,6 +729,11 @@ class HealthCheck(_Model):
     timeout: Seconds = 10.0
     """Seconds before the check counts as failed."""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _cli_format(cls, data: Any) -> Any:
+        return _cli_answers_are_text(data, create=False)
+
     @model_validator(mode="after")
     def _one_probe(self) -> HealthCheck:
         if sum(x is not None for x in (self.http, self.cli, self.tcp)) != 1:
@@ -742,6 +764,11 @@ class BootstrapStep(_Model):
     """Names from `response.capture` to keep (stored in a Secret owned by the appliance)."""
     skip_if: Template = ""
     """An expression; when true the step is already done (keeps bootstrap idempotent)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _cli_format(cls, data: Any) -> Any:
+        return _cli_answers_are_text(data, create=True)
 
     @model_validator(mode="after")
     def _one_action(self) -> BootstrapStep:

@@ -79,7 +79,12 @@ FIELD_TYPES: Final = frozenset(
         "object",
     }
 )
-_TYPE_ALIASES: Final = {"portRange": "port_range", "port-range": "port_range", "bool": "boolean", "int": "integer"}
+_TYPE_ALIASES: Final = {
+    "portRange": "port_range",
+    "port-range": "port_range",
+    "bool": "boolean",
+    "int": "integer",
+}
 
 _TRUE: Final = frozenset({"true", "yes", "on", "enable", "enabled", "1", "y", "t"})
 _FALSE: Final = frozenset({"false", "no", "off", "disable", "disabled", "0", "n", "f"})
@@ -136,6 +141,11 @@ class FieldRule:
     @property
     def has_default(self) -> bool:
         return self.default is not NO_DEFAULT
+
+    @classmethod
+    def from_spec(cls, spec: Any) -> FieldRule:
+        """A rule from one field of a dictionary's data schema (see `rules_from_spec`)."""
+        return _rule_from_spec(spec)
 
 
 # --------------------------------------------------------------------------- paths
@@ -314,8 +324,15 @@ def _to_text(value: Any) -> str | None:
     return scalar_text(value)
 
 
-def _sort_token(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, default=str)
+def _sort_token(value: Any) -> tuple[int, Any]:
+    """Order for unordered lists: numbers by value, then booleans, text, everything else."""
+    if isinstance(value, bool):
+        return (1, int(value))
+    if isinstance(value, int) or (isinstance(value, float) and math.isfinite(value)):
+        return (0, value)
+    if isinstance(value, str):
+        return (2, value)
+    return (3, json.dumps(value, sort_keys=True, default=str))
 
 
 # --------------------------------------------------------------------------- normalising
@@ -451,19 +468,19 @@ def normalize_item(
 
     result: dict[str, Any] = {}
     for name, value in item.items():
-        rule = top.get(name)
+        own_rule = top.get(name)
         sub_rules = nested.get(name)
-        if rule is not None:
-            if rule.ignore:
+        if own_rule is not None:
+            if own_rule.ignore:
                 continue
-            if sub_rules and rule.type == "object" and isinstance(value, Mapping):
-                merged = {**rule.fields, **sub_rules}
+            if sub_rules and own_rule.type == "object" and isinstance(value, Mapping):
+                merged = {**own_rule.fields, **sub_rules}
                 result[name] = normalize_item(
                     value, merged, keep_unknown=keep_unknown, apply_defaults=apply_defaults
                 )
             else:
                 result[name] = normalize_value(
-                    value, rule, keep_unknown=keep_unknown, apply_defaults=apply_defaults
+                    value, own_rule, keep_unknown=keep_unknown, apply_defaults=apply_defaults
                 )
         elif sub_rules is not None and isinstance(value, Mapping):
             result[name] = normalize_item(

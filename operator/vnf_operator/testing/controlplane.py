@@ -420,7 +420,7 @@ class ControlPlane:
     def start(self) -> ControlPlane:
         """Start etcd and kube-apiserver and wait until /readyz answers; idempotent when healthy."""
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        if self.running_pids() and self.is_ready():
+        if self.is_running() and self.is_ready():
             self._ports = self._recorded_ports()
             return self
         self.stop()  # stale processes of a crashed run, or half a control plane
@@ -677,9 +677,8 @@ class ControlPlane:
         except (OSError, ValueError):
             return None
         argv = _cmdline(pid)
-        belongs = (
-            bool(argv) and Path(argv[0]).name == component and any(str(self.state_dir) in a for a in argv)
-        )
+        inside = f"{self.state_dir}/"  # with the slash, /tmp/cp1 does not claim /tmp/cp10's processes
+        belongs = bool(argv) and Path(argv[0]).name == component and any(inside in arg for arg in argv)
         return pid if belongs and _is_alive(pid) else None
 
     def running_pids(self) -> dict[str, int]:

@@ -119,7 +119,11 @@ async def call_with_retry(
                     err.add_note("not retried: the request landed on the device despite the error")
                     raise
             delay = backoff_delay(
-                attempt, base=limits.backoff_base, cap=limits.backoff_max, retry_after=err.retry_after, rng=rng
+                attempt,
+                base=limits.backoff_base,
+                cap=limits.backoff_max,
+                retry_after=err.retry_after,
+                rng=rng,
             )
             if err.retry_after is not None and err.retry_after > limits.backoff_max:
                 err.add_note(f"Retry-After {err.retry_after:g}s exceeds backoff_max; not waited out")

@@ -69,7 +69,7 @@ class HttpBodyKeyAuth:
     """
 
     field: str
-    value: str = field(repr=False)
+    value: str = dataclasses.field(repr=False)
 
     def secrets(self) -> tuple[str, ...]:
         return (self.value,)
@@ -283,7 +283,9 @@ class LimitSettings:
             raise ValueError("backoff must be >= 0")
 
     @classmethod
-    def from_model(cls, limits: Limits | None = None, overrides: Mapping[str, Any] | None = None) -> LimitSettings:
+    def from_model(
+        cls, limits: Limits | None = None, overrides: Mapping[str, Any] | None = None
+    ) -> LimitSettings:
         """The dictionary's `limits`, with an appliance's overrides (camelCase or snake_case keys)."""
         base = limits or Limits()
         values: dict[str, Any] = {

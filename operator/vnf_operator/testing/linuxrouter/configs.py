@@ -88,7 +88,18 @@ def frr_daemons(enabled: Sequence[str]) -> str:
 
     Informational only: the lab starts the daemons itself, there is no watchfrr.
     """
-    known = ("bgpd", "ospfd", "ospf6d", "ripd", "ripngd", "isisd", "pimd", "ldpd", "nhrpd", "eigrpd")
+    known: tuple[str, ...] = (
+        "bgpd",
+        "ospfd",
+        "ospf6d",
+        "ripd",
+        "ripngd",
+        "isisd",
+        "pimd",
+        "ldpd",
+        "nhrpd",
+        "eigrpd",
+    )
     known += ("babeld", "sharpd", "pbrd", "bfdd", "fabricd", "vrrpd", "pathd")
     lines = [f"{name}={'yes' if name in enabled else 'no'}" for name in known]
     return "# vnf-operator Linux router lab (daemons are started by the lab, not by frrinit)\n" + (
@@ -158,13 +169,17 @@ backend be_web
 {lines}"""
 
 
-def anchor_script(*, mounts: Sequence[tuple[Path, str]], run_dirs: Sequence[str], ready: Path) -> str:
-    """Shell script that builds a namespace's private file-system view, then idles.
+def anchor_script(
+    *, hostname: str, mounts: Sequence[tuple[Path, str]], run_dirs: Sequence[str], ready: Path
+) -> str:
+    """Shell script that builds a namespace's private file-system view and host name, then idles.
 
-    Runs under `ip netns exec`, which has already unshared the mount namespace with slave
-    propagation, so nothing here is visible outside. A tmpfs hides the host's /run.
+    Runs under `ip netns exec` (which has already unshared the mount namespace with slave
+    propagation, so nothing here is visible outside) and `unshare --uts`. A tmpfs hides the
+    host's /run.
     """
-    lines = ["set -e", "mount -t tmpfs -o mode=0755,size=16m vnflab-run /run"]
+    lines = ["set -e", f"hostname {shlex.quote(hostname)}"]
+    lines += ["mount -t tmpfs -o mode=0755,size=16m vnflab-run /run"]
     lines += [f"mkdir -p {shlex.quote(d)}" for d in run_dirs]
     lines += [f"mount --bind {shlex.quote(str(src))} {shlex.quote(dst)}" for src, dst in mounts]
     lines += [f": > {shlex.quote(str(ready))}", "exec sleep infinity"]

@@ -112,6 +112,12 @@ class _HttpServer(ThreadingHTTPServer):
     allow_reuse_address = True
     daemon_threads = True
 
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind resolves its own name (getfqdn): no DNS in the lab, so skip it.
+        socketserver.TCPServer.server_bind(self)
+        self.server_name = str(self.server_address[0])
+        self.server_port = int(self.server_address[1])
+
 
 def serve(listeners: Sequence[Listener], ready_file: Path | None = None) -> None:
     """Serve until SIGTERM or SIGINT."""

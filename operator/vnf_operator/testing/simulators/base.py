@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import contextlib
 import json
 import logging
 import ssl
@@ -88,6 +89,10 @@ class SimulatorConfig:
     # Vendor timers (OPNsense rollback, VyOS commit-confirm) are multiplied by this.
     time_scale: float = 1.0
     hostname: str | None = None
+
+
+class _Dropped(web.Response):
+    """Placeholder for a connection closed without an answer (logged with status 0)."""
 
 
 def json_response(data: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
@@ -217,6 +222,7 @@ class BaseSimulator(abc.ABC):
 
     async def on_stop(self) -> None:
         """Cancel vendor timers; the simulator may be started again afterwards."""
+        return None
 
     async def restart(self) -> None:
         """Reboot: listeners go away (open connections drop), unsaved state is lost."""
@@ -245,13 +251,12 @@ class BaseSimulator(abc.ABC):
             app = web.Application(middlewares=[self._middleware], client_max_size=16 * 1024 * 1024)
             self._setup_admin_routes(app)
             self.setup_routes(app)
-            runner = web.AppRunner(app, access_log=None)
+            runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
             await runner.setup()
             site = web.TCPSite(
                 runner,
                 self.config.host,
                 self._http_port,
-                shutdown_timeout=0.5,
                 ssl_context=self.tls.server_context() if self.tls else None,
                 reuse_address=True,
             )
@@ -292,7 +297,7 @@ class BaseSimulator(abc.ABC):
         status = 0
         try:
             response = await self._handle_with_faults(request, handler)
-            status = response.status
+            status = 0 if isinstance(response, _Dropped) else response.status
             return response
         except web.HTTPException as exc:
             status = exc.status
@@ -303,7 +308,7 @@ class BaseSimulator(abc.ABC):
     def _template_of(self, request: web.Request) -> str:
         template = request.get(TEMPLATE_KEY)
         if template:
-            return template
+            return str(template)
         route = request.match_info.route
         resource = route.resource
         return resource.canonical if resource is not None else request.path
@@ -316,10 +321,8 @@ class BaseSimulator(abc.ABC):
             return self.rate_limited_response(decision.retry_after_s)
         if decision.kind is FaultKind.TIMEOUT:
             # Hang past any sane client timeout, then hang up without answering.
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), self.faults.config.hang_s)
-            except TimeoutError:
-                pass
             return self._drop(request)
         if decision.kind is FaultKind.DROP:
             return self._drop(request)
@@ -332,7 +335,7 @@ class BaseSimulator(abc.ABC):
         if request.transport is not None:
             request.transport.close()
         # The response is never written: the connection is already gone.
-        return web.Response(status=200)
+        return _Dropped()
 
     # ----------------------------------------------------------------- admin endpoints
     def _setup_admin_routes(self, app: web.Application) -> None:

@@ -12,11 +12,11 @@ import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 
-class FaultKind(str, Enum):
+class FaultKind(StrEnum):
     """What the injector decided to do with one request."""
 
     NONE = "none"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -51,6 +52,7 @@ class CliSession(abc.ABC):
 
     async def on_disconnect(self) -> None:
         """Called once the connection goes away (uncommitted edits die with it)."""
+        return None
 
 
 SessionFactory = Callable[[str], CliSession]
@@ -59,7 +61,7 @@ CommandHook = Callable[[CliSession, str], Awaitable[None]]
 ResultHook = Callable[[CliSession, str, CliOutput], None]
 
 
-class _AuthServer(asyncssh.SSHServer):  # type: ignore[misc]
+class _AuthServer(asyncssh.SSHServer):
     def __init__(self, check: PasswordCheck) -> None:
         self._check = check
 
@@ -170,7 +172,5 @@ class SshFrontend:
             pass
         finally:
             await session.on_disconnect()
-            try:
+            with contextlib.suppress(OSError, asyncssh.Error):
                 process.exit(status)
-            except (OSError, asyncssh.Error):
-                pass

@@ -58,7 +58,10 @@ def _address_checks(record: Record) -> list[tuple[str, str]]:
             messages.append((name, "Any can not be combined with other aliases"))
     if "," in record.get("source_net", "") and record.get("source_not") == "1":
         messages.append(
-            ("source_not", "Inverting sources is only allowed for single targets to avoid mis-interpretations")
+            (
+                "source_not",
+                "Inverting sources is only allowed for single targets to avoid mis-interpretations",
+            )
         )
     if "," in record.get("destination_net", "") and record.get("destination_not") == "1":
         # The PHP model attaches this one to destination_net, not destination_not.
@@ -72,7 +75,9 @@ def _address_checks(record: Record) -> list[tuple[str, str]]:
 
 
 def _interface_checks(record: Record) -> list[tuple[str, str]]:
-    if record.get("interfacenot") and (not record.get("interface") or "," in record.get("interface", "")):
+    if record.get("interfacenot") == "1" and (
+        not record.get("interface") or "," in record.get("interface", "")
+    ):
         return [
             (
                 "interfacenot",

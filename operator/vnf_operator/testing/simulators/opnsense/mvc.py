@@ -176,7 +176,16 @@ class GridRequest:
         )
 
 
-def search_grid(rows: Iterable[dict[str, Any]], grid: GridRequest, default_sort: str | None) -> dict[str, Any]:
+def _sort_key(name: str) -> Callable[[dict[str, Any]], list[Any]]:
+    def key(row: dict[str, Any]) -> list[Any]:
+        return natural_key(row.get(name, ""))
+
+    return key
+
+
+def search_grid(
+    rows: Iterable[dict[str, Any]], grid: GridRequest, default_sort: str | None
+) -> dict[str, Any]:
     """Filter by search phrase, sort, then page: the UIModelGrid response."""
     tokens = [token.lower() for token in grid.search_phrase.split() if token]
     selected = [
@@ -186,7 +195,7 @@ def search_grid(rows: Iterable[dict[str, Any]], grid: GridRequest, default_sort:
     ]
     sort_fields = list(grid.sort.items()) or ([(default_sort, "asc")] if default_sort else [])
     for name, direction in reversed(sort_fields):
-        selected.sort(key=lambda row, name=name: natural_key(row.get(name, "")), reverse=direction == "desc")
+        selected.sort(key=_sort_key(name), reverse=direction == "desc")
     total = len(selected)
     if grid.row_count > 0:
         offset = (grid.current - 1) * grid.row_count
@@ -211,9 +220,12 @@ def move_before(records: Mapping[str, Record], ordered_uuids: list[str], selecte
                 break
             new_key = 1 if previous is None else int(prev_sequence + step)
             record["sequence"] = str(new_key + step)
-        elif new_key is not None and previous is not None:
-            if float(record["sequence"]) < float(previous["sequence"]):
-                record["sequence"] = str(int(float(previous["sequence"]) + step))
+        elif (
+            new_key is not None
+            and previous is not None
+            and float(record["sequence"]) < float(previous["sequence"])
+        ):
+            record["sequence"] = str(int(float(previous["sequence"]) + step))
         previous = record
     if new_key is not None:
         records[selected]["sequence"] = str(new_key)

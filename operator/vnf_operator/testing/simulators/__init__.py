@@ -1,0 +1,27 @@
+"""Vendor appliance simulators: in-process stand-ins for the real management APIs.
+
+``SIMULATORS`` maps a vendor name to its simulator class; ``run_simulator`` runs one in the
+foreground (``python -m vnf_operator.testing.simulators VENDOR``). See docs/simulators.md.
+"""
+
+from __future__ import annotations
+
+from .base import BaseSimulator, Credentials, SimulatorConfig
+from .faults import FaultConfig
+from .opnsense import OpnsenseSimulator
+from .registry import SIMULATORS, VENDOR_ALIASES, resolve_vendor
+from .routeros import RouterOsSimulator
+from .runner import run_simulator
+
+__all__ = [
+    "SIMULATORS",
+    "VENDOR_ALIASES",
+    "BaseSimulator",
+    "Credentials",
+    "FaultConfig",
+    "OpnsenseSimulator",
+    "RouterOsSimulator",
+    "SimulatorConfig",
+    "resolve_vendor",
+    "run_simulator",
+]

@@ -1,0 +1,7 @@
+"""OPNsense simulator (core MVC API)."""
+
+from __future__ import annotations
+
+from .simulator import OpnsenseSimulator
+
+__all__ = ["OpnsenseSimulator"]

@@ -1,0 +1,25 @@
+"""Vendor name -> simulator class."""
+
+from __future__ import annotations
+
+from .base import BaseSimulator
+from .opnsense import OpnsenseSimulator
+from .routeros import RouterOsSimulator
+
+SIMULATORS: dict[str, type[BaseSimulator]] = {
+    "opnsense": OpnsenseSimulator,
+    "routeros": RouterOsSimulator,
+}
+
+VENDOR_ALIASES: dict[str, str] = {"mikrotik": "routeros"}
+
+
+def resolve_vendor(name: str) -> type[BaseSimulator]:
+    """Look a vendor up by name or alias (case-insensitive)."""
+    key = name.strip().lower()
+    key = VENDOR_ALIASES.get(key, key)
+    try:
+        return SIMULATORS[key]
+    except KeyError:
+        known = ", ".join(sorted(SIMULATORS))
+        raise ValueError(f"unknown vendor {name!r} (known: {known})") from None

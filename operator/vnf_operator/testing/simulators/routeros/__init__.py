@@ -1,0 +1,7 @@
+"""MikroTik RouterOS v7 simulator (REST + SSH console)."""
+
+from __future__ import annotations
+
+from .simulator import RouterOsSimulator
+
+__all__ = ["RouterOsSimulator"]
