@@ -18,14 +18,16 @@ FROM python:3.11-slim
 ARG VERSION=0.1.0
 ARG REVISION=unknown
 ARG CREATED=unknown
+# The repository URL, passed by the release build (--build-arg SOURCE=...).
+ARG SOURCE=""
 LABEL org.opencontainers.image.title="vnf-operator" \
       org.opencontainers.image.description="Kubernetes operator that configures virtualized network functions from declarative provider dictionaries" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.created="${CREATED}" \
       org.opencontainers.image.licenses="Apache-2.0" \
-      org.opencontainers.image.source="https://github.com/vnf-operator/vnf-operator" \
-      org.opencontainers.image.documentation="https://github.com/vnf-operator/vnf-operator/tree/main/docs" \
+      org.opencontainers.image.source="${SOURCE}" \
+      org.opencontainers.image.vendor="vnf-operator authors" \
       org.opencontainers.image.base.name="docker.io/library/python:3.11-slim"
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
@@ -34,7 +36,7 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 # The wheels are bind-mounted from the builder stage, so they never become a layer of this image.
 # pip, setuptools and wheel leave afterwards: nothing installs anything at run time.
 RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
-    pip install --no-cache-dir --no-index --find-links=/wheels "vnf-operator==${VERSION}" \
+    pip install --no-cache-dir --no-index --find-links=/wheels /wheels/vnf_operator-*.whl \
     && pip uninstall --yes pip setuptools wheel \
     && groupadd --system --gid 10001 vnf \
     && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \

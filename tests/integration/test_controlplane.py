@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -146,3 +147,31 @@ def test_up_after_crash_replaces_stale_processes(cli_state: Path) -> None:
     assert "control plane started" in up.stdout
     assert not alive(first["etcd"])  # the orphaned etcd was stopped, not left next to a new one
     assert cli(cli_state, "status").returncode == 0
+
+
+def test_fixture_plane_dies_with_a_killed_test_session(tmp_path: Path) -> None:
+    state = tmp_path / "plane"
+    script = (
+        "import sys, time\n"
+        "from vnf_operator.testing.controlplane import ControlPlane\n"
+        "ControlPlane(sys.argv[1], die_with_parent=True).start()\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(300)\n"
+    )
+    session = subprocess.Popen([sys.executable, "-c", script, str(state)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert session.stdout is not None
+        assert session.stdout.readline().strip() == "ready"
+        running = pids(state)
+        assert all(alive(pid) for pid in running.values())
+        session.kill()  # no chance to run stop(): only PR_SET_PDEATHSIG can clean up
+        session.wait()
+        deadline = 50  # bounded wait for the kernel to deliver the signal, not a timing assertion
+        while any(alive(pid) for pid in running.values()) and deadline:
+            time.sleep(0.1)
+            deadline -= 1
+        assert not any(alive(pid) for pid in running.values())
+    finally:
+        session.kill()
+        session.wait()
+        cli(state, "down")

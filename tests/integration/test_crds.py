@@ -572,7 +572,16 @@ def test_sample_applies(kubectl: Kubectl, namespace: str, repo_root: Path) -> No
     appliance = json.loads(kubectl("get", "vnfa", "fw1", f"--namespace={namespace}", "-o", "json").stdout)
     assert appliance["spec"]["providerRef"]["name"] == "opnsense"
     assert appliance["spec"]["credentialsSecretRef"]["name"] == "fw1-credentials"
-    kubectl("get", "secret", "fw1-credentials", f"--namespace={namespace}")
+    secret = json.loads(
+        kubectl("get", "secret", "fw1-credentials", f"--namespace={namespace}", "-o", "json").stdout
+    )
+    # The sample speaks the shipped dictionary's names: its credentials, connections and services.
+    provider = yaml.safe_load((repo_root / "providers" / "opnsense.yaml").read_text())["spec"]
+    # (bootstrap credentials live in a separate Secret, which the sample does not use)
+    credentials = {name for name, c in provider["credentials"].items() if not (c or {}).get("bootstrap")}
+    assert set(secret["data"]) == credentials
+    assert set(appliance["spec"]["management"]["ports"]) <= set(provider["connections"])
+    assert set(appliance["spec"]["services"]) <= set(provider["services"])
 
 
 PROVIDER_FILES = sorted((REPO_ROOT / "providers").glob("*.yaml"))

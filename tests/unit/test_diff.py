@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import pytest
@@ -99,7 +100,10 @@ def test_errors_are_value_errors_in_the_hierarchy() -> None:
 def test_key_is_normalised_both_sides() -> None:
     r = ComparisonRules(
         key_fields=("prefix", "vrf"),
-        field_rules={"prefix": FieldRule("cidr", network=True), "vrf": FieldRule("string", default="default")},
+        field_rules={
+            "prefix": FieldRule("cidr", network=True),
+            "vrf": FieldRule("string", default="default"),
+        },
     )
     assert item_key({"prefix": "10.1.2.3/8"}, r) == ("10.0.0.0/8", "default")
     assert item_key({"prefix": "10.0.0.0/255.0.0.0", "vrf": "default"}, r) == ("10.0.0.0/8", "default")
@@ -125,7 +129,9 @@ def test_nested_dotted_key() -> None:
 
 
 def test_case_insensitive_key() -> None:
-    r = ComparisonRules(key_fields=("name",), field_rules={"name": FieldRule("string", case_insensitive=True)})
+    r = ComparisonRules(
+        key_fields=("name",), field_rules={"name": FieldRule("string", case_insensitive=True)}
+    )
     p = plan([{"name": "WEB", "x": 1}], [{"name": "web", "x": 1}], r, "merged")
     assert p.is_empty and not p.creates
 
@@ -186,7 +192,12 @@ def test_subset_compares_only_what_the_spec_sets_exact_applies_defaults() -> Non
 
 def test_loose_scalar_equality_without_rules() -> None:
     r = ComparisonRules(key_fields=("k",))
-    assert compare({"k": 1, "mtu": 1500, "on": True, "w": 1.0}, {"k": "1", "mtu": "1500", "on": "true", "w": 1}, r) == ()
+    assert (
+        compare(
+            {"k": 1, "mtu": 1500, "on": True, "w": 1.0}, {"k": "1", "mtu": "1500", "on": "true", "w": 1}, r
+        )
+        == ()
+    )
     assert compare({"k": 1, "on": True}, {"k": 1, "on": 1}, r) == (FieldChange("on", 1, True),)
     assert compare({"k": 1, "v": None}, {"k": 1}, r) == ()
     assert compare({"k": 1, "v": ""}, {"k": 1}, r) == (FieldChange("v", None, ""),)
@@ -210,7 +221,7 @@ def test_lists_compare_elementwise_subset() -> None:
 def test_ignore_fields_dotted_and_rule_ignore() -> None:
     r = rules(field_rules={**FW.field_rules, "secret": FieldRule("string", ignore=True)}, mode="exact")
     desired = {"name": "a", "secret": "s3cret"}
-    actual = {"name": "a", "stats": {"hits": 10}, "secret": "hash"}
+    actual: dict[str, Any] = {"name": "a", "stats": {"hits": 10}, "secret": "hash"}
     assert compare(desired, actual, r) == ()
     actual["stats"]["other"] = 1
     assert compare(desired, actual, r) == (FieldChange("stats", {"other": 1}, None),)
@@ -329,7 +340,9 @@ def test_protected_item_is_never_modified_even_when_desired() -> None:
         assert [(s.device_id, s.action) for s in p.protected][:1] == [("*1", "update")]
         assert ("mgmt-ssh",) not in p.managed
     # Equal content: nothing to report.
-    assert plan([{"name": "mgmt-ssh", "port": 22}], DEVICE, FW, Policy.MERGED, protected=PROTECT).protected == ()
+    assert (
+        plan([{"name": "mgmt-ssh", "port": 22}], DEVICE, FW, Policy.MERGED, protected=PROTECT).protected == ()
+    )
 
 
 def test_policy_accepts_strings() -> None:
@@ -538,7 +551,12 @@ def test_summary_lines_and_counts() -> None:
 
 def test_summary_never_shows_values() -> None:
     r = ComparisonRules(key_fields=("peer",), collection="bgp_neighbors")
-    p = plan([{"peer": "10.0.0.2", "password": "hunter2-secret"}], [{"peer": "10.0.0.2", "password": "old-pass"}], r, "merged")
+    p = plan(
+        [{"peer": "10.0.0.2", "password": "hunter2-secret"}],
+        [{"peer": "10.0.0.2", "password": "old-pass"}],
+        r,
+        "merged",
+    )
     text = "\n".join(p.summary())
     assert "update bgp_neighbors[peer=10.0.0.2]: password" in text
     assert "hunter2" not in text and "old-pass" not in text
@@ -648,5 +666,5 @@ def test_lis_examples() -> None:
 def test_lis_is_increasing_and_longest(values: list[int]) -> None:
     chosen = longest_increasing_subsequence(values)
     assert chosen == sorted(chosen)
-    assert all(values[a] < values[b] for a, b in zip(chosen, chosen[1:], strict=False))
+    assert all(values[a] < values[b] for a, b in itertools.pairwise(chosen))
     assert len(chosen) == _lis_length(values)

@@ -133,7 +133,8 @@ def owned(item: dict[str, Any]) -> bool:
 
 def protected(item: dict[str, Any], patterns: list[dict[str, Any]]) -> bool:
     return any(
-        all(isinstance(item.get(f), str) and fnmatch.fnmatchcase(item[f], g) for f, g in p.items()) for p in patterns
+        all(isinstance(item.get(f), str) and fnmatch.fnmatchcase(item[f], g) for f, g in p.items())
+        for p in patterns
     )
 
 
@@ -308,7 +309,12 @@ def test_plan_is_idempotent(case: Case) -> None:
     assert again.is_empty, again.summary()
     # Without recording the managed keys too: adoption makes it converge as well.
     assert plan(
-        case.desired, result, case.rules, case.policy, managed_keys=case.managed_keys, protected=case.protected
+        case.desired,
+        result,
+        case.rules,
+        case.policy,
+        managed_keys=case.managed_keys,
+        protected=case.protected,
     ).is_empty
 
 
@@ -370,3 +376,47 @@ def test_plan_result_does_not_depend_on_actual_order_for_unordered(case: Case, r
     _, result2 = run(Case(case.desired, shuffled, case.rules, case.policy, case.managed_keys, case.protected))
     assert len(result) == len(result2)
     assert Counter(key(r) for r in result) == Counter(key(r) for r in result2)
+
+
+@st.composite
+def reordered_cases(draw: st.DrawFn) -> Case:
+    """Ordered collections whose device holds (most of) the desired items in another order."""
+    base = draw(cases(ordered=True, with_ids=draw(st.booleans())))
+    chosen = draw(st.permutations([key(d) for d in base.desired]))
+    keep = draw(st.lists(st.booleans(), min_size=len(chosen), max_size=len(chosen)))
+    actual: list[dict[str, Any]] = []
+    for n, (name, kept) in enumerate(zip(chosen, keep, strict=True)):
+        if kept or n % 3:
+            item: dict[str, Any] = {"name": name, "comment": f"{MARK} {name}"}
+            if base.with_ids:
+                item[ID] = f"*{n + 1}"
+            actual.append(item)
+    extras = [dict(a, **({ID: f"*x{n}"} if base.with_ids else {})) for n, a in enumerate(base.actual)]
+    position = draw(st.integers(0, len(actual)))
+    actual[position:position] = extras[:2]
+    return Case(base.desired, actual, base.rules, base.policy, base.managed_keys, base.protected)
+
+
+@SETTINGS
+@given(reordered_cases())
+def test_reordering_is_minimal_ordered_and_idempotent(case: Case) -> None:
+    p, result = run(case)
+    f = facts(case)
+    existing = [
+        f.participants[k]
+        for a in case.actual
+        if (k := key(a)) in f.participants and not protected(a, case.protected)
+    ]
+    assert len(p.moves) == len(set(existing)) - lis_length(existing)
+    rest = remove_each(result, [a for a in case.actual if protected(a, case.protected)])
+    positions = [f.participants[k] for r in rest if (k := key(r)) in f.participants]
+    assert lis_length(positions) == len(f.participants)
+    again = plan(
+        case.desired,
+        result,
+        case.rules,
+        case.policy,
+        managed_keys=case.managed_keys | set(p.managed),
+        protected=case.protected,
+    )
+    assert again.is_empty, again.summary()

@@ -110,7 +110,13 @@ def test_addresses_are_canonical(raw: str, kind: str, expected: str) -> None:
 
 @pytest.mark.parametrize(
     ("raw", "kind"),
-    [("2001:db8::1", "ipv4"), ("10.0.0.1", "ipv6"), ("10.0.0.0/8", "ip"), ("not-an-ip", "ip"), (167772161, "ip")],
+    [
+        ("2001:db8::1", "ipv4"),
+        ("10.0.0.1", "ipv6"),
+        ("10.0.0.0/8", "ip"),
+        ("not-an-ip", "ip"),
+        (167772161, "ip"),
+    ],
 )
 def test_addresses_keep_what_does_not_fit(raw: Any, kind: str) -> None:
     assert normalize_value(raw, FieldRule(kind)) == raw
@@ -138,7 +144,14 @@ def test_cidr_netmask_and_ipv6_forms() -> None:
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("80", "80"), (80, "80"), ("80-90", "80-90"), ("80:90", "80-90"), (" 80 - 90 ", "80-90"), ("80-80", "80")],
+    [
+        ("80", "80"),
+        (80, "80"),
+        ("80-90", "80-90"),
+        ("80:90", "80-90"),
+        (" 80 - 90 ", "80-90"),
+        ("80-80", "80"),
+    ],
 )
 def test_port_ranges(raw: Any, expected: str) -> None:
     assert normalize_value(raw, FieldRule("port_range")) == expected
@@ -208,7 +221,9 @@ def test_objects_recurse_with_their_fields() -> None:
 
 
 def test_lists_of_objects() -> None:
-    rule = FieldRule("list", items=FieldRule("object", fields={"name": FieldRule("string", case_insensitive=True)}))
+    rule = FieldRule(
+        "list", items=FieldRule("object", fields={"name": FieldRule("string", case_insensitive=True)})
+    )
     assert normalize_value([{"name": "Port1"}], rule) == [{"name": "port1"}]
 
 
@@ -342,7 +357,12 @@ def test_rule_from_model_field_spec() -> None:
     from vnf_operator.core.model import FieldSpec
 
     spec = FieldSpec.model_validate(
-        {"type": "portRange", "caseInsensitive": True, "deviceValues": {"any": "0-65535"}, "anyValues": ["all"]}
+        {
+            "type": "portRange",
+            "caseInsensitive": True,
+            "deviceValues": {"any": "0-65535"},
+            "anyValues": ["all"],
+        }
     )
     rule = FieldRule.from_spec(spec)
     assert rule.type == "port_range"
@@ -359,11 +379,15 @@ json_scalars = st.one_of(
     st.integers(-(2**40), 2**40),
     st.floats(allow_nan=True, allow_infinity=True),
     st.text(max_size=12),
-    st.sampled_from(["10.0.0.1", "10.0.0.1/32", "10.1.2.3/8", "::1", "80-90", "80:90", "true", "0", "any", "1500"]),
+    st.sampled_from(
+        ["10.0.0.1", "10.0.0.1/32", "10.1.2.3/8", "::1", "80-90", "80:90", "true", "0", "any", "1500"]
+    ),
 )
 json_values = st.recursive(
     json_scalars,
-    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=4), inner, max_size=4)),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=4), inner, max_size=4)
+    ),
     max_leaves=12,
 )
 

@@ -96,7 +96,9 @@ async def finalize(state: OperatorState, body: dict[str, Any]) -> None:
     error = await finalize_appliance(state.runtime, body, _provider_entry(state, body))
     if error is not None:
         await post_event(state, body, Event("Warning", "CleanupFailed", error))
-        raise kopf.TemporaryError(f"cleanup failed, retrying (annotate {ABANDON}=true to give up): {error}", delay=30)
+        raise kopf.TemporaryError(
+            f"cleanup failed, retrying (annotate {ABANDON}=true to give up): {error}", delay=30
+        )
     await post_event(state, body, Event("Normal", "CleanedUp", "managed items removed from the device"))
     await state.runtime.connections.invalidate(body["metadata"]["namespace"], body["metadata"]["name"])
 
@@ -128,7 +130,9 @@ async def run_operation(state: OperatorState, namespace: str, name: str) -> None
     appliance = state.cache.appliances.get((namespace, appliance_name))
     assert state.runtime is not None
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    await state.kube.patch_custom_status("vnfoperations", name, namespace, {"phase": "Running", "startTime": now})
+    await state.kube.patch_custom_status(
+        "vnfoperations", name, namespace, {"phase": "Running", "startTime": now}
+    )
     result = await execute_operation(
         state.runtime, body, appliance, _provider_entry(state, appliance) if appliance else None
     )

@@ -71,7 +71,7 @@ async def _reconcile(key: tuple[str, str, str]) -> None:
 @kopf.on.event(GROUP, VERSION, "vnfproviders")
 async def provider_event(event: kopf.RawEvent, **_: Any) -> None:
     state = _state()
-    body = event["object"]
+    body: dict[str, Any] = dict(event["object"])
     name = body["metadata"]["name"]
     if event["type"] == "DELETED":
         state.cache.providers.pop(name, None)
@@ -83,7 +83,7 @@ async def provider_event(event: kopf.RawEvent, **_: Any) -> None:
 @kopf.on.event(GROUP, VERSION, "vnfappliances")
 async def appliance_event(event: kopf.RawEvent, **_: Any) -> None:
     state = _state()
-    body = event["object"]
+    body: dict[str, Any] = dict(event["object"])
     key = ("appliance", body["metadata"]["namespace"], body["metadata"]["name"])
     if event["type"] == "DELETED":
         state.cache.forget_appliance(key[1], key[2])
@@ -96,7 +96,7 @@ async def appliance_event(event: kopf.RawEvent, **_: Any) -> None:
 @kopf.on.event(GROUP, VERSION, "vnfoperations")
 async def operation_event(event: kopf.RawEvent, **_: Any) -> None:
     state = _state()
-    body = event["object"]
+    body: dict[str, Any] = dict(event["object"])
     if event["type"] == "DELETED":
         return
     phase = (body.get("status") or {}).get("phase")

@@ -42,7 +42,6 @@ def _differs(old: dict[str, Any], new: dict[str, Any]) -> bool:
     def strip(conds: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return [{k: v for k, v in c.items() if k != "lastTransitionTime"} for c in conds]
 
-    return (
-        {k: v for k, v in old.items() if k != "conditions"} != {k: v for k, v in new.items() if k != "conditions"}
-        or strip(old.get("conditions", [])) != strip(new.get("conditions", []))
-    )
+    return {k: v for k, v in old.items() if k != "conditions"} != {
+        k: v for k, v in new.items() if k != "conditions"
+    } or strip(old.get("conditions", [])) != strip(new.get("conditions", []))

@@ -75,7 +75,7 @@ class Cache:
 
     def forget_appliance(self, namespace: str, name: str) -> None:
         for d in (self.appliances, self._signatures, self._secrets):
-            d.pop((namespace, name), None)  # type: ignore[attr-defined]
+            d.pop((namespace, name), None)
 
     def appliances_of_provider(self, provider: str) -> Iterator[Key]:
         for (ns, name), body in self.appliances.items():

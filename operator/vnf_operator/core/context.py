@@ -84,7 +84,11 @@ class TemplateContext:
         return dataclasses.replace(self, **changes)
 
     def for_item(
-        self, item: Mapping[str, Any] | None, *, actual: Mapping[str, Any] | None = None, id: str | None = None
+        self,
+        item: Mapping[str, Any] | None,
+        *,
+        actual: Mapping[str, Any] | None = None,
+        id: str | None = None,
     ) -> TemplateContext:
         """A context for one item operation (create: item; update: item, actual, id; delete: actual, id)."""
         return dataclasses.replace(self, item=item, actual=actual, id=id)

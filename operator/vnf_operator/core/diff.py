@@ -823,6 +823,7 @@ def plan(
         for n in chain:
             a = seq[n]
             assert a.key is not None
+            primary[a.key] = a
             in_place.add(a.key)
     for d in wanted:
         cands = candidates[d.key]

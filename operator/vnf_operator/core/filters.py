@@ -186,6 +186,18 @@ def wildcard(value: Any) -> str:
     return str(ipaddress.IPv4Network(f"0.0.0.0/{plen}").hostmask)
 
 
+def wildcard_prefixlen(value: Any) -> int:
+    """Prefix length of a Cisco wildcard mask: `0.0.0.255` → `24`."""
+    text = _text(value, "wildcard_prefixlen").strip()
+    try:
+        bits = int(ipaddress.IPv4Address(text))
+    except ValueError:
+        raise FilterError(f"wildcard_prefixlen: {text!r} is not a wildcard mask") from None
+    if bits & (bits + 1):
+        raise FilterError(f"wildcard_prefixlen: {text!r} is not a contiguous wildcard mask")
+    return 32 - bits.bit_length()
+
+
 def network(value: Any) -> str:
     """Network address of a CIDR: `10.1.2.3/24` → `10.1.2.0`."""
     return str(_network(value, "network").network_address)
@@ -264,10 +276,11 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "netmask": netmask,
     "prefixlen": prefixlen,
     "wildcard": wildcard,
+    "wildcard_prefixlen": wildcard_prefixlen,
     "network": network,
     "address": address,
     "prefix": prefix,
     "cidr": cidr,
     "ip_version": ip_version,
 }
-"""Filters added to the template environment (besides Jinja's builtins such as `lower`, `upper`, `default`)."""
+"""Filters added to the template environment (besides Jinja builtins such as `lower`, `upper`)."""

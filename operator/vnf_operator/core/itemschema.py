@@ -20,14 +20,16 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-import jsonschema
+import jsonschema  # type: ignore[import-untyped]  # no stubs pinned in pyproject
 from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
+from jsonschema.exceptions import ValidationError  # type: ignore[import-untyped]
 
 from vnf_operator.core.errors import ItemValidationError, Problem
 from vnf_operator.core.model import FieldSpec, FieldType, Operation, Service
 
-_HOSTNAME = re.compile(r"^(?=.{1,253}\.?$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$")
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}\.?$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$"
+)
 _PORT_RANGE = re.compile(r"^\s*(\d{1,5})\s*(?:[-:]\s*(\d{1,5})\s*)?$")
 _SCALAR_KEYWORD = "x-vnf-field"
 
@@ -96,9 +98,8 @@ def type_problem(ftype: FieldType, value: Any) -> str | None:
             if "/" not in value:
                 raise ValueError(value)
             ipaddress.ip_network(value, strict=False)
-        elif ftype is FieldType.HOSTNAME:
-            if not _HOSTNAME.match(value):
-                raise ValueError(value)
+        elif ftype is FieldType.HOSTNAME and not _HOSTNAME.match(value):
+            raise ValueError(value)
     except ValueError:
         return f"{shown} is not a valid {_NAMES[ftype]}"
     return None
@@ -260,8 +261,15 @@ def apply_defaults(fields: Mapping[str, FieldSpec], item: Mapping[str, Any]) -> 
                 out[name] = apply_defaults(spec.fields, {})
         elif spec.type is FieldType.OBJECT and spec.fields and isinstance(out[name], Mapping):
             out[name] = apply_defaults(spec.fields, out[name])
-        elif spec.type is FieldType.LIST and spec.items is not None and spec.items.fields and isinstance(out[name], list):
-            out[name] = [apply_defaults(spec.items.fields, v) if isinstance(v, Mapping) else v for v in out[name]]
+        elif (
+            spec.type is FieldType.LIST
+            and spec.items is not None
+            and spec.items.fields
+            and isinstance(out[name], list)
+        ):
+            out[name] = [
+                apply_defaults(spec.items.fields, v) if isinstance(v, Mapping) else v for v in out[name]
+            ]
     return out
 
 
@@ -283,7 +291,9 @@ def validate_fields(
     for i, item in enumerate(items):
         iw = f"{where}[{i}]"
         if not isinstance(item, Mapping):
-            problems.append(Problem(iw, f"{_show(item)} is not an object (a mapping of field names to values)"))
+            problems.append(
+                Problem(iw, f"{_show(item)} is not an object (a mapping of field names to values)")
+            )
             continue
         full = apply_defaults(fields, item)
         problems += _problems(validator, full, iw)
@@ -303,7 +313,9 @@ def validate_items(service: Service, items: Sequence[Any], *, where: str) -> lis
             key = tuple(_show(item.get(k)) for k in service.identity.key)
             if key in seen:
                 shown = ", ".join(f"{k}={v}" for k, v in zip(service.identity.key, key, strict=True))
-                problems.append(Problem(f"{where}[{i}]", f"duplicate key ({shown}), same as item {seen[key]}"))
+                problems.append(
+                    Problem(f"{where}[{i}]", f"duplicate key ({shown}), same as item {seen[key]}")
+                )
             else:
                 seen[key] = i
         if problems:
@@ -354,7 +366,9 @@ def item_json_schema(fields: Mapping[str, FieldSpec]) -> dict[str, Any]:
             out["x-vnf-type"] = "port"
         else:
             out["type"] = "string"
-            out["format"] = {"ip": "ip", "ipv4": "ipv4", "ipv6": "ipv6", "hostname": "hostname"}.get(str(t), str(t))
+            out["format"] = {"ip": "ip", "ipv4": "ipv4", "ipv6": "ipv6", "hostname": "hostname"}.get(
+                str(t), str(t)
+            )
         if spec.enum:
             out["enum"] = list(spec.enum)
         if spec.pattern:

@@ -42,6 +42,7 @@ from vnf_operator.core.templating import (
 )
 
 MAX_DOCUMENT_BYTES = 2 * 1024 * 1024
+_ROW_NAMES = frozenset({"row", "omit"})
 MAX_ALIASES = 200
 
 # ----------------------------------------------------------------------------- YAML
@@ -58,7 +59,7 @@ class _Loader(yaml.SafeLoader):
         if self.check_event(yaml.AliasEvent):
             self._aliases += 1
             if self._aliases > MAX_ALIASES:
-                mark = self.peek_event().start_mark
+                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
                 raise yaml.composer.ComposerError(None, None, f"more than {MAX_ALIASES} aliases", mark)
         return super().compose_node(parent, index)
 
@@ -75,14 +76,21 @@ class _Loader(yaml.SafeLoader):
                     continue  # unhashable key: the base constructor reports it
                 if duplicate:
                     raise yaml.constructor.ConstructorError(
-                        "while constructing a mapping", node.start_mark, f"duplicate key {key!r}", key_node.start_mark
+                        "while constructing a mapping",
+                        node.start_mark,
+                        f"duplicate key {key!r}",
+                        key_node.start_mark,
                     )
                 seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
 
 _Loader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag not in ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:bool")]
+    first: [
+        (tag, rx)
+        for tag, rx in resolvers
+        if tag not in ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:bool")
+    ]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 _Loader.add_implicit_resolver(
@@ -105,7 +113,7 @@ def parse_yaml(text: str, *, source: str = "", error: type[ProblemsError] = Dict
     if len(text.encode("utf-8", "replace")) > MAX_DOCUMENT_BYTES:
         raise error([Problem("", f"document larger than {MAX_DOCUMENT_BYTES} bytes")], source=source)
     try:
-        docs = list(yaml.load_all(text, Loader=_Loader))  # noqa: S506 - _Loader is a SafeLoader
+        docs = list(yaml.load_all(text, Loader=_Loader))
     except yaml.YAMLError as e:
         raise error([_yaml_problem(e)], source=source) from None
     except (RecursionError, ValueError, OverflowError) as e:
@@ -229,8 +237,12 @@ def _dedupe(problems: Iterable[Problem]) -> list[Problem]:
 
 # ----------------------------------------------------------------------------- semantics
 
-_SECRET_KEY = re.compile(r"(?i)(pass(word|wd|phrase)?|secret|token|api[-_]?key|apikey|private[-_]?key|authorization|credential)")
-_SECRET_HEADER = re.compile(r"(?i)^(authorization|proxy-authorization|x-api-key|x-auth-token|api-key|apikey|cookie)$")
+_SECRET_KEY = re.compile(
+    r"(?i)(pass(word|wd|phrase)?|secret|token|api[-_]?key|apikey|private[-_]?key|authorization|credential)"
+)
+_SECRET_HEADER = re.compile(
+    r"(?i)^(authorization|proxy-authorization|x-api-key|x-auth-token|api-key|apikey|cookie)$"
+)
 _TAGS = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.DOTALL)
 _LOOKS_SECRET = re.compile(r"[A-Za-z0-9+/=_.:-]{8,}")
 
@@ -263,12 +275,18 @@ class _Checker:
     def err(self, rel: str, message: str) -> None:
         self.problems.append(Problem(self.path(rel), message))
 
-    def refs(self, refs: References, rel: str) -> None:
-        unknown = sorted(refs.names - CONTEXT_NAMES)
+    def refs(self, refs: References, rel: str, names: frozenset[str] = CONTEXT_NAMES) -> None:
+        unknown = sorted(refs.names - names)
         for name in unknown:
-            close = difflib.get_close_matches(name, CONTEXT_NAMES, n=1, cutoff=0.6)
+            close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
             hint = f" (did you mean `{close[0]}`?)" if close else ""
-            self.err(rel, f"unknown template variable `{name}`{hint}; see the template context in docs/language.md")
+            if names is _ROW_NAMES:
+                self.err(rel, f"unknown template variable `{name}`{hint}; `compute` templates see only `row`")
+            else:
+                self.err(
+                    rel,
+                    f"unknown template variable `{name}`{hint}; see the template context in docs/language.md",
+                )
         for name in sorted(refs.credentials - set(self.d.credentials)):
             self.err(rel, f"credential `{name}` is not declared in `credentials`")
         for name in sorted(refs.snippets - set(self.d.templates)):
@@ -276,14 +294,22 @@ class _Checker:
         for name in sorted(refs.dynamic):
             self.err(rel, f"`{name}` must be used as `{name}.NAME` so the names can be checked")
 
-    def template(self, source: str, kind: Kind, rel: str, *, secret: bool = False) -> CompiledTemplate | None:
+    def template(
+        self,
+        source: str,
+        kind: Kind,
+        rel: str,
+        *,
+        secret: bool = False,
+        names: frozenset[str] = CONTEXT_NAMES,
+    ) -> CompiledTemplate | None:
         try:
             ct = compile_template(source, kind, where=self.path(rel))
         except TemplateError as e:
             self.problems.append(Problem(e.where, _tmsg(e)))
             return None
         self.templates[self.path(rel)] = ct
-        self.refs(ct.refs, rel)
+        self.refs(ct.refs, rel, names)
         if secret:
             if not ct.refs.credentials:
                 self.err(
@@ -301,7 +327,9 @@ class _Checker:
         if not isinstance(value, str) or not value.strip() or not pattern.search(key):
             return
         if not _is_template(value) or (_LOOKS_SECRET.search(_literal_text(value)) and header):
-            self.err(rel, f"`{key}` looks like a credential but holds a literal; use `{{{{ credentials.NAME }}}}`")
+            self.err(
+                rel, f"`{key}` looks like a credential but holds a literal; use `{{{{ credentials.NAME }}}}`"
+            )
 
     def jsonpath(self, expr: str, rel: str) -> None:
         if not expr:
@@ -438,9 +466,14 @@ class _Checker:
             known = ", ".join(self.d.connections)
             self.err(f"{rel}.connection", f"no connection `{name}` (known: {known})")
         elif kind == "ssh" and not isinstance(conn, m.SshConnection):
-            self.err(f"{rel}.connection", f"`{name}` is an {conn.type} connection; `cli` calls need an ssh connection")
+            self.err(
+                f"{rel}.connection",
+                f"`{name}` is an {conn.type} connection; `cli` calls need an ssh connection",
+            )
         elif kind == "http" and not isinstance(conn, m.HttpConnection):
-            self.err(f"{rel}.connection", f"`{name}` is an ssh connection; `http` calls need an http(s) connection")
+            self.err(
+                f"{rel}.connection", f"`{name}` is an ssh connection; `http` calls need an http(s) connection"
+            )
 
     def call_of(self, owner: m.Operation | m.Callback | m.BootstrapStep | m.HealthCheck, rel: str) -> None:
         if owner.http is not None:
@@ -471,6 +504,8 @@ class _Checker:
                 self.err(f"{rel}.items", "`items` is a JSONPath; text answers use `regex` or `textfsm`")
             else:
                 self.jsonpath(r.items, f"{rel}.items")
+        for k, v in r.compute.items():
+            self.template(v, Kind.JSON, f"{rel}.compute.{k}", names=_ROW_NAMES)
         if not text and r.regex is None and r.textfsm is None:
             for k, v in r.fields.items():
                 self.jsonpath(v, f"{rel}.fields.{k}")
@@ -526,7 +561,9 @@ class _Checker:
         for i, hc in enumerate(checks):
             hr = f"{rel}[{i}]"
             if hc.name in names:
-                self.err(f"{hr}.name", f"duplicate health check name `{hc.name}` (also {rel}[{names[hc.name]}])")
+                self.err(
+                    f"{hr}.name", f"duplicate health check name `{hc.name}` (also {rel}[{names[hc.name]}])"
+                )
             names.setdefault(hc.name, i)
             self.call_of(hc, hr)
             if hc.tcp is not None and hc.tcp.connection not in self.d.connections:
@@ -548,21 +585,31 @@ class _Checker:
                     self.err(f"{rel}.dependsOn[{i}]", "a service cannot depend on itself")
             writes = [o for o in m.WRITE_OPERATIONS if o in ops]
             if writes and "list" not in ops:
-                self.err(f"{rel}.operations", f"has {', '.join(writes)} but no `list` operation to diff against")
+                self.err(
+                    f"{rel}.operations", f"has {', '.join(writes)} but no `list` operation to diff against"
+                )
             if writes and svc.identity is None:
                 self.err(f"{rel}.identity", f"has {', '.join(writes)}: `identity` (natural key) is required")
             if svc.identity is not None:
                 for i, k in enumerate(svc.identity.key):
                     if k not in svc.fields:
-                        self.err(f"{rel}.identity.key[{i}]", f"key field `{k}` is not in `fields`{_known(svc.fields)}")
+                        self.err(
+                            f"{rel}.identity.key[{i}]",
+                            f"key field `{k}` is not in `fields`{_known(svc.fields)}",
+                        )
             if svc.ownership is not None:
                 if svc.ownership.field not in svc.fields:
-                    self.err(f"{rel}.ownership.field", f"field `{svc.ownership.field}` is not in `fields`{_known(svc.fields)}")
+                    self.err(
+                        f"{rel}.ownership.field",
+                        f"field `{svc.ownership.field}` is not in `fields`{_known(svc.fields)}",
+                    )
                 self.template(svc.ownership.marker, Kind.TEXT, f"{rel}.ownership.marker")
             if svc.ordering is not None:
                 o = svc.ordering
                 if o.position_field is not None and o.position_field not in svc.fields:
-                    self.err(f"{rel}.ordering.positionField", f"field `{o.position_field}` is not in `fields`")
+                    self.err(
+                        f"{rel}.ordering.positionField", f"field `{o.position_field}` is not in `fields`"
+                    )
                 if o.move is not None and o.move not in ops:
                     self.err(f"{rel}.ordering.move", f"no operation `{o.move}` in this service")
                 if o.position_field is None and o.move is None:
@@ -574,7 +621,9 @@ class _Checker:
             if svc.commit is not None:
                 self.operation(svc.commit, f"{rel}.commit", "commit")
         self.cycles(
-            {n: s.depends_on for n, s in self.d.services.items()}, lambda n: f"services.{n}.dependsOn", "service"
+            {n: s.depends_on for n, s in self.d.services.items()},
+            lambda n: f"services.{n}.dependsOn",
+            "service",
         )
 
     def operation(self, op: m.Operation, rel: str, name: str) -> None:
@@ -627,7 +676,9 @@ class _Checker:
                 self.response(s.response, f"{sr}.response", cli=s.cli is not None)
             for j, out in enumerate(s.outputs):
                 if out not in captures:
-                    self.err(f"{sr}.outputs[{j}]", f"`{out}` is not captured by the step's response (`capture`)")
+                    self.err(
+                        f"{sr}.outputs[{j}]", f"`{out}` is not captured by the step's response (`capture`)"
+                    )
             if s.skip_if.strip():
                 try:
                     ce = compile_expression(s.skip_if, where=self.path(f"{sr}.skipIf"))
@@ -710,7 +761,9 @@ def load_provider_data(data: Any, *, source: str = "", name: str | None = None) 
     if data is None:
         raise DictionaryError([Problem("", "the document is empty")], source=source)
     if not isinstance(data, Mapping):
-        raise DictionaryError([Problem("", f"the document must be a mapping, not {type(data).__name__}")], source=source)
+        raise DictionaryError(
+            [Problem("", f"the document must be a mapping, not {type(data).__name__}")], source=source
+        )
     manifest = _is_manifest(data)
     prefix = "spec" if manifest else ""
     try:
@@ -764,5 +817,7 @@ def load_provider_file(path: str | Path) -> LoadedProvider:
     except UnicodeDecodeError:
         raise DictionaryError([Problem("", "the file is not UTF-8 text")], source=str(path)) from None
     except OSError as e:
-        raise DictionaryError([Problem("", f"cannot read the file: {e.strerror or e}")], source=str(path)) from None
+        raise DictionaryError(
+            [Problem("", f"cannot read the file: {e.strerror or e}")], source=str(path)
+        ) from None
     return load_provider_text(text, source=str(path))

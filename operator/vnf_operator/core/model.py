@@ -36,7 +36,8 @@ WRITE_OPERATIONS = ("create", "update", "delete")
 # Names of connections, services, operations, fields and credentials: safe in paths and templates.
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]{0,62}$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
-Template = Annotated[str, Field(description="A Jinja2 template (sandboxed, strict undefined).")]
+# A Jinja2 template (sandboxed, strict undefined); marked `x-vnf-template` in the JSON Schema.
+Template = Annotated[str, Field(json_schema_extra={"x-vnf-template": True})]
 Seconds = Annotated[float, Field(gt=0, le=3600)]
 
 
@@ -332,7 +333,7 @@ class HttpCall(_Model):
     form: dict[str, Any] | None = None
     """Structured body sent as form fields (values JSON-encoded when not strings)."""
     raw_body: Template | None = None
-    """A raw body template (XML, text); values inside must pass through `tojson`, `xmlescape` or be safe tokens."""
+    """A raw body template (XML, text); values must pass through `tojson`/`xmlescape` or be safe tokens."""
     content_type: str = ""
     """Content-Type of a `rawBody` (defaults to `text/plain`)."""
     timeout: Seconds | None = None
@@ -343,7 +344,9 @@ class HttpCall(_Model):
         given = [n for n in ("body", "form", "raw_body") if getattr(self, n) is not None]
         if len(given) > 1:
             names = {"body": "body", "form": "form", "raw_body": "rawBody"}
-            raise ValueError(f"only one of body, form, rawBody may be set (got {', '.join(names[g] for g in given)})")
+            raise ValueError(
+                f"only one of body, form, rawBody may be set (got {', '.join(names[g] for g in given)})"
+            )
         return self
 
 
@@ -392,7 +395,7 @@ class TextFsmParser(_Model):
     template: str = ""
     """An inline TextFSM template."""
     ntc_platform: str = ""
-    """Use ntc-templates for this platform (e.g. `cisco_ios`) and `ntcCommand` instead of an inline template."""
+    """Use ntc-templates for this platform (e.g. `cisco_ios`) and `ntcCommand` instead of `template`."""
     ntc_command: str = ""
     """The command whose output is parsed, as ntc-templates indexes it (e.g. `show ip bgp summary`)."""
 
@@ -444,6 +447,10 @@ class Response(_Model):
     fields: dict[str, str] = Field(default_factory=dict)
     """Item field → JSONPath relative to one item (or group name for regex parsers). Empty: take
     every key of the item as it is."""
+    compute: dict[str, Template] = Field(default_factory=dict)
+    """Item field → template computing it from the parsed row (`row`, before `fields` renaming), e.g.
+    a CIDR from an address and a mask. A template that is exactly one `{{ expr }}` keeps the value's
+    type; `omit` or an empty result leaves the field out."""
     id: str = ""
     """JSONPath (or regex for text/cli) giving the new item's device id after a create."""
     capture: dict[Name, str] = Field(default_factory=dict)
@@ -610,11 +617,7 @@ class FieldSpec(_Model):
             raise ValueError("`fields` is only for `type: object`")
         if self.minimum is not None and self.maximum is not None and self.minimum > self.maximum:
             raise ValueError("`minimum` is greater than `maximum`")
-        if (
-            self.min_length is not None
-            and self.max_length is not None
-            and self.min_length > self.max_length
-        ):
+        if self.min_length is not None and self.max_length is not None and self.min_length > self.max_length:
             raise ValueError("`minLength` is greater than `maxLength`")
         if self.required and self.default is not None:
             raise ValueError("a `required` field cannot have a `default`")
@@ -686,7 +689,7 @@ class Service(_Model):
     ownership: Ownership | None = None
     """How owned items are marked on the device."""
     comparison: Comparison = Field(default_factory=Comparison)
-    """How desired and actual items are compared."""
+    """Comparison rules: subset or exact, ignored fields."""
     ordering: Ordering | None = None
     """Device order follows the spec order."""
     default_policy: Policy = Policy.MERGED
@@ -835,7 +838,7 @@ class ProviderDictionary(_Model):
 class Metadata(BaseModel):
     """Object metadata of the manifest (only `name` is read; labels and annotations are kept)."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, use_attribute_docstrings=True)
     name: str = Field(pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", max_length=253)
     """Name of the VnfProvider, e.g. `opnsense`."""
 
@@ -843,8 +846,12 @@ class Metadata(BaseModel):
 class ProviderManifest(BaseModel):
     """A `VnfProvider` manifest: what `providers/*.yaml` hold and what `kubectl apply` takes."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True, use_attribute_docstrings=True)
-    api_version: Literal["vnf.operators.dev/v1alpha1"] = Field("vnf.operators.dev/v1alpha1", alias="apiVersion")
+    model_config = ConfigDict(
+        extra="forbid", populate_by_name=True, frozen=True, use_attribute_docstrings=True
+    )
+    api_version: Literal["vnf.operators.dev/v1alpha1"] = Field(
+        "vnf.operators.dev/v1alpha1", alias="apiVersion"
+    )
     """`vnf.operators.dev/v1alpha1`."""
     kind: Literal["VnfProvider"] = "VnfProvider"
     """`VnfProvider`."""

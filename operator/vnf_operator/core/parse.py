@@ -36,7 +36,7 @@ class CompileError(ValueError):
 @lru_cache(maxsize=4096)
 def compile_jsonpath(expr: str) -> Any:
     """Compile a JSONPath (jsonpath-ng extended); CompileError when it does not parse."""
-    from jsonpath_ng.ext import parse as jp_parse
+    from jsonpath_ng.ext.parser import parse as jp_parse
 
     if not expr.strip():
         raise CompileError("empty JSONPath")
@@ -176,8 +176,8 @@ def _xml_to_data(elem: ET.Element) -> Any:
 
 
 def _local(tag: Any) -> str:
-    tag = str(tag)
-    return tag.rsplit("}", 1)[-1] if tag.startswith("{") else tag
+    t = str(tag)
+    return t.rsplit("}", 1)[-1] if t.startswith("{") else t
 
 
 def decode_body(fmt: str, text: str, *, where: str) -> Any:
@@ -195,7 +195,7 @@ def decode_body(fmt: str, text: str, *, where: str) -> Any:
         if "<!DOCTYPE" in text or "<!ENTITY" in text:
             raise ParseError(where, "XML with a DOCTYPE or entities is refused")
         try:
-            root = ET.fromstring(text)
+            root = ET.fromstring(text)  # noqa: S314 - DOCTYPE/entities refused above; expat fetches nothing
         except (ET.ParseError, ValueError, RecursionError) as e:
             raise ParseError(where, f"response is not valid XML: {_one_line(str(e), 200)}") from None
         return {_local(root.tag): _xml_to_data(root)}
@@ -353,10 +353,14 @@ def parse_response(
     except RecursionError:
         raise ParseError(where, "response nested too deeply") from None
     except (TypeError, ValueError, KeyError, IndexError, AttributeError, UnicodeError) as e:
-        raise ParseError(where, f"cannot read the response: {type(e).__name__}: {_one_line(str(e), 200)}") from None
+        raise ParseError(
+            where, f"cannot read the response: {type(e).__name__}: {_one_line(str(e), 200)}"
+        ) from None
 
 
-def _parse(spec: Response, raw: RawResponse, *, where: str, kind: str, error_patterns: Sequence[str]) -> Parsed:
+def _parse(
+    spec: Response, raw: RawResponse, *, where: str, kind: str, error_patterns: Sequence[str]
+) -> Parsed:
     text = raw.text or ""
     success = spec.success or Expect()
     ok = _status_ok(success.status, raw.status)
@@ -438,10 +442,10 @@ def _items(spec: Response, text: str, data: Any, where: str, kind: str) -> list[
         flags = re.MULTILINE if spec.regex.multiline else 0
         pattern = _regex(spec.regex.pattern, f"{where}.regex.pattern", flags)
         rows = [{k: v for k, v in m.groupdict().items() if v is not None} for m in pattern.finditer(text)]
-        return [_map_fields(spec, r, where, by_name=True) for r in rows]
+        return [_compute(spec, r, _map_fields(spec, r, where, by_name=True), where) for r in rows]
     if spec.textfsm is not None:
         rows = _run_textfsm(spec.textfsm, text, f"{where}.textfsm")
-        return [_map_fields(spec, r, where, by_name=True) for r in rows]
+        return [_compute(spec, r, _map_fields(spec, r, where, by_name=True), where) for r in rows]
     if spec.items:
         found = _find(spec.items, data, f"{where}.items")
         rows = found[0] if len(found) == 1 and isinstance(found[0], list) else found
@@ -454,7 +458,31 @@ def _items(spec: Response, text: str, data: Any, where: str, kind: str) -> list[
             raise ParseError(f"{where}.items", "the answer is not a list; set `response.items` to a JSONPath")
     else:
         return []
-    return [_map_fields(spec, r if isinstance(r, dict) else {"value": r}, where, by_name=False) for r in rows]
+    out = []
+    for r in rows:
+        row = r if isinstance(r, dict) else {"value": r}
+        out.append(_compute(spec, row, _map_fields(spec, row, where, by_name=False), where))
+    return out
+
+
+def _compute(spec: Response, row: dict[str, Any], item: dict[str, Any], where: str) -> dict[str, Any]:
+    if not spec.compute:
+        return item
+    from vnf_operator.core.errors import TemplateError
+    from vnf_operator.core.templating import OMIT, Kind, compile_template, render
+
+    item = dict(item)
+    for name, source in spec.compute.items():
+        cw = f"{where}.compute.{name}"
+        try:
+            value = render(compile_template(source, Kind.JSON, where=cw), {"row": row}, where=cw)
+        except TemplateError as e:
+            raise ParseError(e.where, str(e)[len(e.where) + 2 :]) from None
+        if value is OMIT or value == "" or value is None:
+            item.pop(name, None)
+        else:
+            item[name] = value
+    return item
 
 
 def _map_fields(spec: Response, row: dict[str, Any], where: str, *, by_name: bool) -> dict[str, Any]:
@@ -505,7 +533,9 @@ def first_page(p: Pagination) -> dict[str, str]:
     return q
 
 
-def next_page(p: Pagination, *, pages_read: int, items_on_page: int, data: Any, where: str = "pagination") -> NextPage | None:
+def next_page(
+    p: Pagination, *, pages_read: int, items_on_page: int, data: Any, where: str = "pagination"
+) -> NextPage | None:
     """Where the page after `pages_read` pages is, or None when the list is complete."""
     if pages_read >= p.max_pages:
         return None

@@ -295,7 +295,9 @@ def _render_http(
         path = "/" + path
     query: dict[str, str] = {}
     for k, src in call.query.items():
-        v = render(compile_template(src, Kind.QUERY, where=f"{where}.query.{k}"), m, where=f"{where}.query.{k}")
+        v = render(
+            compile_template(src, Kind.QUERY, where=f"{where}.query.{k}"), m, where=f"{where}.query.{k}"
+        )
         if v is not OMIT:
             query[k] = str(v)
     headers = _render_headers(call.headers, m, f"{where}.headers")
@@ -385,7 +387,12 @@ def find_operation(provider: ProviderLike, service: str, operation: str) -> tupl
         return svc.commit, _join(prefix, f"services.{service}.commit")
     known = ", ".join([*svc.operations, *(["commit"] if svc.commit else [])]) or "none"
     raise DictionaryError(
-        [Problem(_join(prefix, f"services.{service}.operations.{operation}"), f"no such operation (known: {known})")]
+        [
+            Problem(
+                _join(prefix, f"services.{service}.operations.{operation}"),
+                f"no such operation (known: {known})",
+            )
+        ]
     )
 
 
@@ -513,7 +520,9 @@ def render_logout(provider: ProviderLike, connection: str, ctx: TemplateContext)
     auth, where = _session(provider, connection)
     if auth.logout is None:
         return None
-    call = auth.logout if auth.logout.connection else auth.logout.model_copy(update={"connection": connection})
+    call = (
+        auth.logout if auth.logout.connection else auth.logout.model_copy(update={"connection": connection})
+    )
     out = render_call(provider, call, ctx, where=f"{where}.logout")
     assert isinstance(out, HttpRequest)
     return out
@@ -524,10 +533,15 @@ def render_logout(provider: ProviderLike, connection: str, ctx: TemplateContext)
 
 def display_masker(ctx: TemplateContext, connections: Sequence[ResolvedConnection] = ()) -> SecretMasker:
     """A masker for every credential value of `ctx` and every secret of the resolved connections."""
-    masker = SecretMasker(str(v) for v in ctx.credentials.values() if v)
+    masker = SecretMasker(str(v) for v in ctx.credentials.values() if v and not _placeholder(str(v)))
     for c in connections:
-        masker.add(*c.secrets())
+        masker.add(*(s for s in c.secrets() if not _placeholder(s)))
     return masker
+
+
+def _placeholder(value: str) -> bool:
+    """Display placeholders (`<credentials.NAME>`) are not secrets."""
+    return "<credentials." in value
 
 
 def _mask_data(value: Any, masker: SecretMasker) -> Any:
@@ -540,15 +554,15 @@ def _mask_data(value: Any, masker: SecretMasker) -> Any:
     return value
 
 
-def describe(
-    op: RenderedOperation, conn: ResolvedConnection | None, masker: SecretMasker
-) -> dict[str, Any]:
+def describe(op: RenderedOperation, conn: ResolvedConnection | None, masker: SecretMasker) -> dict[str, Any]:
     """Display data for a rendered operation: full URL, headers (auth included), body; secrets masked."""
     if isinstance(op, HttpRequest):
         headers: dict[str, str] = dict(conn.headers) if conn else {}
         auth = conn.auth if conn else None
         if auth is not None:
-            if auth.type == "basic" and ("<credentials." in auth.username or "<credentials." in auth.password):
+            if auth.type == "basic" and (
+                "<credentials." in auth.username or "<credentials." in auth.password
+            ):
                 headers["Authorization"] = f"Basic base64({auth.username}:{auth.password})"
             elif auth.type == "basic":
                 token = base64.b64encode(f"{auth.username}:{auth.password}".encode()).decode()
@@ -563,7 +577,13 @@ def describe(
         body = op.json
         if auth is not None and auth.type == "bodyKey" and isinstance(body, dict):
             body = {**body, auth.field: auth.value}
-        if auth is not None and auth.type == "bodyKey" and body is None and op.form is None and op.content is None:
+        if (
+            auth is not None
+            and auth.type == "bodyKey"
+            and body is None
+            and op.form is None
+            and op.content is None
+        ):
             body = {auth.field: auth.value}
         if body is not None and not any(h.lower() == "content-type" for h in headers):
             headers["Content-Type"] = "application/json"
@@ -613,7 +633,8 @@ def format_text(data: Mapping[str, Any]) -> str:
         elif "content" in data:
             lines += ["", data["content"]]
         return "\n".join(lines)
-    head = f"# ssh {data.get('target', '')} ({data.get('mode')}{', config mode' if data.get('configMode') else ''})"
+    config = ", config mode" if data.get("configMode") else ""
+    head = f"# ssh {data.get('target', '')} ({data.get('mode')}{config})"
     return "\n".join([head, *data.get("commands", [])])
 
 

@@ -26,6 +26,7 @@ class _HealthLike(Protocol):
     def ok(self) -> bool: ...
     @property
     def message(self) -> str: ...
+
     checks: Any
 
 
@@ -94,12 +95,18 @@ def assemble_status(results: ApplianceResults, *, previous: Mapping[str, Any], n
         status["bootstrap"] = results.bootstrap_info
     if results.services:
         status["services"] = {
-            name: {**svc.status(dry_run=results.dry_run), "lastSyncTime": now, "managedKeys": svc.managed_keys}
+            name: {
+                **svc.status(dry_run=results.dry_run),
+                "lastSyncTime": now,
+                "managedKeys": svc.managed_keys,
+            }
             for name, svc in results.services.items()
         }
         status["lastSyncTime"] = now
         if results.dry_run:
-            status["plan"] = [line for svc in results.services.values() for line in (svc.plan.summary() if svc.plan else [])][:200]
+            status["plan"] = [
+                line for svc in results.services.values() for line in (svc.plan.summary() if svc.plan else [])
+            ][:200]
     if results.host_keys:
         status["hostKeys"] = results.host_keys
     ready = next((c for c in conds if c["type"] == "Ready"), None)
@@ -109,13 +116,22 @@ def assemble_status(results: ApplianceResults, *, previous: Mapping[str, Any], n
 
 
 def summarize_provider(
-    *, valid: bool, problems: Sequence[str], total_problems: int, generation: int, previous: Sequence[Mapping[str, Any]]
+    *,
+    valid: bool,
+    problems: Sequence[str],
+    total_problems: int,
+    generation: int,
+    previous: Sequence[Mapping[str, Any]],
 ) -> list[dict[str, Any]]:
     """Conditions of a VnfProvider: Ready (valid), Stalled (invalid until its spec changes)."""
     if valid:
-        step = conditions.StepResult(ok=True, reason="Valid", message="provider dictionary is valid", terminal=False)
+        step = conditions.StepResult(
+            ok=True, reason="Valid", message="provider dictionary is valid", terminal=False
+        )
     else:
-        more = f" (+{total_problems - len(problems[:3])} more, see status.errors)" if total_problems > 3 else ""
+        more = (
+            f" (+{total_problems - len(problems[:3])} more, see status.errors)" if total_problems > 3 else ""
+        )
         step = conditions.StepResult(
             ok=False, reason="InvalidDictionary", message="; ".join(problems[:3]) + more, terminal=True
         )

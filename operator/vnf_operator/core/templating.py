@@ -3,16 +3,16 @@
 Every template of a dictionary is rendered in one *kind* of place, and each kind has its own Jinja
 `finalize` hook deciding what a `{{ }}` output may be:
 
-| kind     | where                                 | rule for each `{{ }}` output                                  |
-|----------|---------------------------------------|---------------------------------------------------------------|
-| `path`   | `http.path`                           | percent-encoded as ONE segment; empty, `.`, `..` rejected     |
-| `query`  | `http.query` values                   | control characters (CR, LF...) rejected                       |
-| `header` | header values, bearer/header auth     | control characters (CR, LF...) rejected                       |
-| `cli`    | `cli.commands`                        | a safe token (letters, digits, `._:/@,+=*-`) or `| quote`     |
-| `raw`    | `http.rawBody`                        | a safe token or `| tojson` / `| xmlescape` / `| quote`        |
-| `json`   | string leaves of `http.body`          | any text (JSON encoding keeps it inside the string)           |
-| `form`   | `http.form` values                    | any text (form encoding keeps it inside the value)            |
-| `text`   | markers, user names, passwords        | any text                                                       |
+| kind   | where                            | rule for each `{{ }}` output                          |
+|--------|----------------------------------|-------------------------------------------------------|
+| path   | `http.path`                      | percent-encoded as ONE segment; empty, `.`, `..` fail |
+| query  | `http.query` values              | control characters (CR, LF...) rejected               |
+| header | header values, bearer/header auth| control characters (CR, LF...) rejected               |
+| cli    | `cli.commands`                   | a safe token (`[A-Za-z0-9._:/@,+=*-]`) or `| quote`   |
+| raw    | `http.rawBody`                   | a safe token or `| tojson` / `| xmlescape` / `| quote`|
+| json   | string leaves of `http.body`     | any text (JSON encoding keeps it inside the string)   |
+| form   | `http.form` values               | any text (form encoding keeps it inside the value)    |
+| text   | markers, user names, passwords   | any text                                              |
 
 A template is compiled once per (source, kind) and cached: the engine renders thousands of times.
 Undefined variables raise (StrictUndefined) with the variable's dotted name; the sandbox
@@ -146,7 +146,9 @@ class Scope(Mapping[str, Any]):
         self._path = path
 
     def __getitem__(self, key: str) -> Any:
-        return _wrap(self._data[key], f"{self._path}.{key}" if isinstance(key, str) else f"{self._path}[{key!r}]")
+        return _wrap(
+            self._data[key], f"{self._path}.{key}" if isinstance(key, str) else f"{self._path}[{key!r}]"
+        )
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._data)
@@ -250,8 +252,16 @@ class _Undefined(jinja2.StrictUndefined):
         else:
             base = f"a value of type {type(obj).__name__}"
         if isinstance(name, str):
-            return f"`{base}` has no field `{name}`" if isinstance(obj, Scope) else f"{base} has no field `{name}`"
-        return f"`{base}` has no element {name!r}" if isinstance(obj, ScopeList) else f"{base} has no element {name!r}"
+            return (
+                f"`{base}` has no field `{name}`"
+                if isinstance(obj, Scope)
+                else f"{base} has no field `{name}`"
+            )
+        return (
+            f"`{base}` has no element {name!r}"
+            if isinstance(obj, ScopeList)
+            else f"{base} has no element {name!r}"
+        )
 
 
 class _Env(ImmutableSandboxedEnvironment):
@@ -278,9 +288,9 @@ class _Env(ImmutableSandboxedEnvironment):
             raise SecurityError("exponent too large")
         if operator_ == "*":
             for seq, n in ((left, right), (right, left)):
-                if isinstance(seq, str | list | tuple | ScopeList) and isinstance(n, int):
-                    if n * max(len(seq), 1) > _MAX_SEQUENCE_REPEAT:
-                        raise SecurityError("repetition result too long")
+                sized = isinstance(seq, str | list | tuple | ScopeList) and isinstance(n, int)
+                if sized and n * max(len(seq), 1) > _MAX_SEQUENCE_REPEAT:
+                    raise SecurityError("repetition result too long")
         return _BINOPS[operator_](left, right)
 
 
@@ -356,7 +366,8 @@ def _finalize_raw(value: Any) -> str:
     text = _as_text(value)
     if not SAFE_TOKEN.match(text):
         raise _Rejected(
-            f"value {_preview(text)} is not a safe token; pass it through `| tojson`, `| xmlescape` or `| quote`"
+            f"value {_preview(text)} is not a safe token; "
+            "pass it through `| tojson`, `| xmlescape` or `| quote`"
         )
     return text
 
@@ -452,7 +463,8 @@ def _references(ast: jn.Template) -> References:
     dynamic: set[str] = set()
     targets = {"credentials": creds, "templates": snippets}
     used_by_name: dict[str, int] = {"credentials": 0, "templates": 0}
-    for node in ast.find_all((jn.Getattr, jn.Getitem)):
+    for found in ast.find_all((jn.Getattr, jn.Getitem)):
+        node: Any = found
         base = node.node
         if isinstance(base, jn.Name) and base.name in targets:
             if isinstance(node, jn.Getattr):
@@ -547,7 +559,7 @@ def compile_expression(source: str, *, where: str) -> CompiledExpression:
 class Snippets(Mapping[str, Any]):
     """`templates.NAME`: renders the named snippet on use, with the same context and rules."""
 
-    __slots__ = ("_sources", "_kind", "_context", "_depth", "_where")
+    __slots__ = ("_context", "_depth", "_kind", "_sources", "_where")
 
     def __init__(
         self, sources: Mapping[str, str], kind: Kind, context: Mapping[str, Any], depth: int, where: str
@@ -606,7 +618,9 @@ def _render(ct: CompiledTemplate, context: Mapping[str, Any], *, where: str, dep
     except _Omitted:
         if ct.kind in OMITTABLE:
             return OMIT
-        raise TemplateError(where, "`omit` is only allowed for a whole body leaf, query parameter, header or form field")
+        raise TemplateError(
+            where, "`omit` is only allowed for a whole body leaf, query parameter, header or form field"
+        ) from None
     except _Rejected as e:
         cls = InjectionError if e.injection else TemplateError
         raise cls(where, e.message) from None

@@ -115,7 +115,9 @@ class ApplianceReconciler:
         provider_ref = spec.get("providerRef") or {}
         pname = provider_ref.get("name", "")
         if entry is None:
-            results.provider = Step(False, "ProviderNotFound", f"VnfProvider {pname!r} does not exist", terminal=False)
+            results.provider = Step(
+                False, "ProviderNotFound", f"VnfProvider {pname!r} does not exist", terminal=False
+            )
             events.append(Event("Warning", "ProviderNotFound", results.provider.message))
             return finish(resync)
         if entry.loaded is None:
@@ -125,7 +127,9 @@ class ApplianceReconciler:
             return finish(None)
         pinned = provider_ref.get("version")
         if pinned and pinned != entry.version:
-            msg = f"spec.providerRef.version: pinned {pinned!r} but VnfProvider {pname!r} is {entry.version!r}"
+            msg = (
+                f"spec.providerRef.version: pinned {pinned!r} but VnfProvider {pname!r} is {entry.version!r}"
+            )
             results.provider = Step(False, "ProviderVersionMismatch", msg, terminal=True)
             events.append(Event("Warning", "ProviderVersionMismatch", msg))
             return finish(None)
@@ -140,16 +144,25 @@ class ApplianceReconciler:
         for sname, sspec in services_spec.items():
             if sname not in dictionary.services:
                 known = ", ".join(sorted(dictionary.services)) or "none"
-                problems.append(f"spec.services.{sname}: provider {pname} has no such service (it has: {known})")
+                problems.append(
+                    f"spec.services.{sname}: provider {pname} has no such service (it has: {known})"
+                )
                 continue
             try:
                 validated[sname] = validate_items(
-                    dictionary.services[sname], (sspec or {}).get("items") or [], path=f"spec.services.{sname}"
+                    dictionary.services[sname],
+                    (sspec or {}).get("items") or [],
+                    where=f"spec.services.{sname}.items",
                 )
             except ItemValidationError as exc:
                 problems.extend(str(p) for p in exc.problems)
-            if dictionary.services[sname].identity is None or "list" not in dictionary.services[sname].operations:
-                problems.append(f"spec.services.{sname}: provider {pname} cannot reconcile this service (no list/identity)")
+            if (
+                dictionary.services[sname].identity is None
+                or "list" not in dictionary.services[sname].operations
+            ):
+                problems.append(
+                    f"spec.services.{sname}: provider {pname} cannot reconcile this service (no list/identity)"
+                )
         if problems:
             msg = "; ".join(problems[:5]) + (f" (+{len(problems) - 5} more)" if len(problems) > 5 else "")
             results.validation = Step(False, "InvalidSpec", msg, terminal=True)
@@ -199,7 +212,11 @@ class ApplianceReconciler:
                     await self.connections.invalidate(namespace, name)
                     conns = await self.connections.get(body, dictionary, creds, ref)
                     session = Session(
-                        entry.loaded, ref, creds.values, conns, bootstrap_outputs=session.bootstrap_outputs,
+                        entry.loaded,
+                        ref,
+                        creds.values,
+                        conns,
+                        bootstrap_outputs=session.bootstrap_outputs,
                         observe=observe,
                     )
                     health = await run_health_checks(session)
@@ -243,15 +260,22 @@ class ApplianceReconciler:
             events.append(Event("Warning", "OperationFailed", results.sync.message))
             return finish(_backoff(status), transient=True)
 
+        if results.dry_run or results.report_only:
+            planned = [line for r in results.services.values() if r.plan for line in r.plan.summary()]
+            message = "; ".join(planned[:5]) or "the device matches the spec"
+            results.sync = Step(True, "DriftDetected" if planned else "InSync", message)
+            if planned and results.report_only:
+                events.append(Event("Warning", "DriftDetected", message))
+            return finish(resync)
         drift = [line for r in results.services.values() for line in r.remaining]
         if drift:
-            reason = "DriftDetected" if results.report_only else "NotInSync"
-            results.sync = Step(False, reason, "; ".join(drift[:5]), terminal=False)
-            if results.report_only:
-                events.append(Event("Warning", "DriftDetected", results.sync.message))
-        else:
-            total = sum(sum(r.applied.values()) for r in results.services.values())
-            results.sync = Step(True, "InSync", f"{len(results.services)} service(s) in sync, {total} change(s) applied")
+            results.sync = Step(False, "NotInSync", "still different after apply: " + "; ".join(drift[:5]))
+            events.append(Event("Warning", "NotInSync", results.sync.message))
+            return finish(_backoff(status), transient=True)
+        total = sum(sum(r.applied.values()) for r in results.services.values())
+        results.sync = Step(
+            True, "InSync", f"{len(results.services)} service(s) in sync, {total} change(s) applied"
+        )
         return finish(resync)
 
 

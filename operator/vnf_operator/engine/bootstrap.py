@@ -12,7 +12,7 @@ from typing import Any
 
 from vnf_operator.core.errors import VnfError
 from vnf_operator.core.model import BootstrapStep
-from vnf_operator.core.templating import evaluate_condition
+from vnf_operator.core.render import render_step_parameters, should_skip_step
 from vnf_operator.core.status import Step
 from vnf_operator.engine.health import run_checks
 from vnf_operator.engine.secrets import Credentials, SecretResolver
@@ -56,19 +56,20 @@ async def run_bootstrap(
     try:
         for step in step_order(list(boot.steps)):
             where = f"bootstrap.steps.{step.name}"
-            ctx = {"steps": steps_ctx, "bootstrap": outputs}
-            if step.skip_if and evaluate_condition(step.skip_if, session.context(**ctx), where=f"{where}.skipIf"):
+            ctx: dict[str, Any] = {"steps": steps_ctx, "bootstrap": outputs}
+            if should_skip_step(session.provider, step.name, session.context(**ctx)):
                 steps_ctx[step.name] = {"skipped": True, "captured": {}}
                 continue
             if step.operation is not None:
                 assert step.service is not None
-                parsed = await session.run(step.service, step.operation, params=step.parameters, **ctx)
+                params = render_step_parameters(session.provider, step.name, session.context(**ctx))
+                parsed = await session.run(step.service, step.operation, params=params, **ctx)
             else:
                 call = step.http if step.http is not None else step.cli
                 assert call is not None
-                parsed = await session.run_call(call, step.response, where=where, **ctx)
-            captured = {k: v for k, v in parsed.captured.items()}
-            steps_ctx[step.name] = {"skipped": False, "captured": captured}
+                parsed, _ = await session.run_call(call, step.response, where=where, **ctx)
+            captured = dict(parsed.captured)
+            steps_ctx[step.name] = {"skipped": False, **parsed.as_step()}
             new = {k: str(captured[k]) for k in step.outputs if k in captured}
             missing = [k for k in step.outputs if k not in captured]
             if missing:
@@ -90,4 +91,6 @@ async def run_bootstrap(
     status = {"completed": True, "steps": done}
     if outputs:
         status["outputsSecret"] = body["metadata"]["name"] + "-bootstrap-outputs"
-    return BootstrapOutcome(Step(True, "Bootstrapped", f"bootstrap completed ({len(done)} step(s) run)"), outputs, status)
+    return BootstrapOutcome(
+        Step(True, "Bootstrapped", f"bootstrap completed ({len(done)} step(s) run)"), outputs, status
+    )

@@ -64,8 +64,8 @@ async def run_check(session: Session, check: HealthCheck) -> CheckResult:
             else:
                 call = check.http if check.http is not None else check.cli
                 assert call is not None
-                parsed = await session.run_call(call, check.response, where=where)
-                ok, message = check_expect(check.expect, parsed.raw, parsed.data)
+                parsed, raw = await session.run_call(call, check.response, where=where)
+                ok, message = check_expect(check.expect, raw, parsed.data)
     except TimeoutError:
         ok, message = False, f"timed out after {check.timeout:g}s"
     except VnfError as exc:

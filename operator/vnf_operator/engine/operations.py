@@ -11,6 +11,7 @@ from vnf_operator.core.itemschema import validate_params
 from vnf_operator.engine.providers import ProviderEntry
 from vnf_operator.engine.secrets import SecretsError
 from vnf_operator.engine.session import ApplianceRef, Session
+from vnf_operator.core.diff import item_key
 from vnf_operator.engine.sync import comparison_rules, list_items, strip_marker
 
 MAX_ROWS = 200
@@ -42,9 +43,13 @@ def bounded_rows(items: list[dict[str, Any]]) -> tuple[list[str], list[dict[str,
         for k in item:
             if k not in columns:
                 columns.append(k)
-    rows, size, truncated = [], 0, False
+    rows: list[dict[str, Any]] = []
+    size, truncated = 0, False
     for item in items:
-        row = {k: (v if isinstance(v, (str, int, float, bool)) or v is None else json.dumps(v)) for k, v in item.items()}
+        row = {
+            k: (v if isinstance(v, (str, int, float, bool)) or v is None else json.dumps(v))
+            for k, v in item.items()
+        }
         size += len(json.dumps(row))
         if len(rows) >= MAX_ROWS or size > MAX_STATUS_BYTES:
             truncated = True
@@ -71,7 +76,9 @@ async def execute_operation(
         }
 
     if appliance is None:
-        return failed("ApplianceNotFound", f"spec.applianceRef.name: VnfAppliance {appliance_name!r} not found")
+        return failed(
+            "ApplianceNotFound", f"spec.applianceRef.name: VnfAppliance {appliance_name!r} not found"
+        )
     if entry is None or entry.loaded is None:
         return failed("ProviderNotReady", "the appliance's provider is missing or invalid")
     services = entry.loaded.dictionary.services
@@ -80,12 +87,14 @@ async def execute_operation(
     svc = services[service]
     if operation not in svc.operations and not (operation == "commit" and svc.commit):
         known = ", ".join(sorted(svc.operations))
-        return failed("UnknownOperation", f"spec.operation: service {service} has no operation {operation!r} ({known})")
+        return failed(
+            "UnknownOperation", f"spec.operation: service {service} has no operation {operation!r} ({known})"
+        )
     params = spec.get("parameters") or {}
     try:
         op = svc.operations.get(operation)
         if op is not None and op.parameters:
-            params = validate_params(op, params, path="spec.parameters")
+            params = validate_params(op, params, where="spec.parameters")
         session = await open_session(runtime, appliance, entry)
         extra: dict[str, Any] = {"params": params}
         if operation in ("create", "update", "delete"):
@@ -116,7 +125,9 @@ async def execute_operation(
     }
 
 
-async def finalize_appliance(runtime: Any, body: Mapping[str, Any], entry: ProviderEntry | None) -> str | None:
+async def finalize_appliance(
+    runtime: Any, body: Mapping[str, Any], entry: ProviderEntry | None
+) -> str | None:
     """Delete every item this operator manages on the device, then commit. None on success."""
     if entry is None or entry.loaded is None:
         return "provider missing or invalid: cannot remove managed items"
@@ -128,14 +139,16 @@ async def finalize_appliance(runtime: Any, body: Mapping[str, Any], entry: Provi
             if svc is None or "delete" not in svc.operations:
                 continue
             rules = comparison_rules(svc)
-            managed = {tuple(str(v) for v in k) for k in (sstatus or {}).get("managedKeys") or []}
+            managed = {tuple(k) for k in (sstatus or {}).get("managedKeys") or []}
             marker = str(svc.ownership.marker) if svc.ownership else ""
-            items, owned = strip_marker(await list_items(session, sname), svc, marker)
+            items, owned = strip_marker(await list_items(session, sname), svc, marker, rules)
             deleted = 0
             for item in items:
-                key = tuple(str(item.get(k)) for k in rules.key_fields)
+                key = item_key(item, rules)
                 if key in managed or key in owned:
-                    await session.run(sname, "delete", id=item.get(rules.id_field or ""), actual=item, item=item)
+                    await session.run(
+                        sname, "delete", id=item.get(rules.id_field or ""), actual=item, item=item
+                    )
                     deleted += 1
             if deleted and svc.commit is not None:
                 await session.run(sname, "commit")

@@ -58,7 +58,9 @@ class SecretResolver:
         except NotFound:
             raise SecretsError("SecretNotFound", f"{what}: Secret {namespace}/{name} not found") from None
 
-    async def _key(self, namespace: str, ref: Mapping[str, Any] | None, what: str, default_key: str) -> str | None:
+    async def _key(
+        self, namespace: str, ref: Mapping[str, Any] | None, what: str, default_key: str
+    ) -> str | None:
         if not ref or not ref.get("name"):
             return None
         data = await self._read(namespace, ref["name"], what)
@@ -79,17 +81,27 @@ class SecretResolver:
         boot_ref = spec.get("bootstrapCredentialsSecretRef") or {}
         main = await self._read(namespace, main_ref["name"], "spec.credentialsSecretRef") if main_ref else {}
         boot = (
-            await self._read(namespace, boot_ref["name"], "spec.bootstrapCredentialsSecretRef") if boot_ref else {}
+            await self._read(namespace, boot_ref["name"], "spec.bootstrapCredentialsSecretRef")
+            if boot_ref
+            else {}
         )
         missing: list[str] = []
         # A credential the bootstrap creates (e.g. a generated API key) may be absent until then.
-        produced = {o for st in dictionary.bootstrap.steps for o in st.outputs} if dictionary.bootstrap else set()
+        produced = (
+            {o for st in dictionary.bootstrap.steps for o in st.outputs} if dictionary.bootstrap else set()
+        )
         for cname, decl in dictionary.credentials.items():
-            source, label = (boot, "spec.bootstrapCredentialsSecretRef") if decl.bootstrap else (main, "spec.credentialsSecretRef")
+            source, label = (
+                (boot, "spec.bootstrapCredentialsSecretRef")
+                if decl.bootstrap
+                else (main, "spec.credentialsSecretRef")
+            )
             if cname in source:
                 creds.values[cname] = source[cname]
             elif decl.required and not decl.bootstrap and cname not in produced:
-                missing.append(f"{label}: Secret has no key {cname!r} ({decl.description or 'required by the provider'})")
+                missing.append(
+                    f"{label}: Secret has no key {cname!r} ({decl.description or 'required by the provider'})"
+                )
         if missing:
             raise SecretsError("SecretKeyMissing", "; ".join(missing))
         tls = spec.get("tls") or {}
@@ -97,7 +109,9 @@ class SecretResolver:
         if ca:
             creds.extra["ca.crt"] = ca
         ssh = spec.get("ssh") or {}
-        kh = await self._key(namespace, ssh.get("knownHostsSecretRef"), "spec.ssh.knownHostsSecretRef", "known_hosts")
+        kh = await self._key(
+            namespace, ssh.get("knownHostsSecretRef"), "spec.ssh.knownHostsSecretRef", "known_hosts"
+        )
         if kh:
             creds.extra["known_hosts"] = kh
         reach = spec.get("reach") or {}
@@ -107,11 +121,15 @@ class SecretResolver:
             ("privateKeySecretKeyRef", "jump.private_key"),
             ("knownHostsSecretKeyRef", "jump.known_hosts"),
         ):
-            value = await self._key(namespace, jump.get(field_name), f"spec.reach.jumpHost.{field_name}", "value")
+            value = await self._key(
+                namespace, jump.get(field_name), f"spec.reach.jumpHost.{field_name}", "value"
+            )
             if value:
                 creds.extra[key] = value
         broker = reach.get("broker") or {}
-        token = await self._key(namespace, broker.get("tokenSecretKeyRef"), "spec.reach.broker.tokenSecretKeyRef", "token")
+        token = await self._key(
+            namespace, broker.get("tokenSecretKeyRef"), "spec.reach.broker.tokenSecretKeyRef", "token"
+        )
         if token:
             creds.extra["broker.token"] = token
         bca = await self._key(namespace, broker.get("caSecretRef"), "spec.reach.broker.caSecretRef", "ca.crt")
@@ -129,15 +147,13 @@ class SecretResolver:
         from vnf_operator.k8s.client import NotFound
 
         try:
-            return await self.reader.get_secret(namespace, appliance + OUTPUTS_SUFFIX)
+            return dict(await self.reader.get_secret(namespace, appliance + OUTPUTS_SUFFIX))
         except NotFound:
             return {}
 
-    async def store_outputs(
-        self, body: Mapping[str, Any], outputs: Mapping[str, str]
-    ) -> str:
+    async def store_outputs(self, body: Mapping[str, Any], outputs: Mapping[str, str]) -> str:
         meta = body["metadata"]
-        name = meta["name"] + OUTPUTS_SUFFIX
+        name: str = meta["name"] + OUTPUTS_SUFFIX
         owner = {
             "apiVersion": body.get("apiVersion", "vnf.operators.dev/v1alpha1"),
             "kind": "VnfAppliance",
@@ -147,6 +163,10 @@ class SecretResolver:
             "blockOwnerDeletion": False,
         }
         await self.reader.apply_secret(
-            meta["namespace"], name, outputs, owner=owner, labels={"vnf.operators.dev/appliance": meta["name"]}
+            meta["namespace"],
+            name,
+            outputs,
+            owner=owner,
+            labels={"vnf.operators.dev/appliance": meta["name"]},
         )
         return name

@@ -6,17 +6,19 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from vnf_operator.core.context import TemplateContext
+from vnf_operator.core.context import ApplianceInfo, TemplateContext
 from vnf_operator.core.errors import DeviceError, TransportError
 from vnf_operator.core.loader import LoadedProvider
 from vnf_operator.core.model import CliCall, HttpCall, Operation, Response
 from vnf_operator.core.parse import Parsed, parse_response
 from vnf_operator.core.render import render_call, render_operation
-from vnf_operator.core.rendered import RenderedOperation
+from vnf_operator.core.rendered import RawResponse, RenderedOperation
 from vnf_operator.core.secrets import SecretMasker
-from vnf_operator.engine.connections import Connections
+
+if TYPE_CHECKING:
+    from vnf_operator.engine.connections import Connections
 
 log = logging.getLogger(__name__)
 
@@ -58,18 +60,14 @@ class Session:
         self.requests = 0
 
     def context(self, **extra: Any) -> TemplateContext:
-        return TemplateContext.build(
-            appliance={
-                "name": self.appliance.name,
-                "namespace": self.appliance.namespace,
-                "host": self.appliance.host,
-                "ports": dict(self.appliance.ports),
-                "vars": {**self.dictionary.vars, **self.appliance.vars},
-            },
-            vars={**self.dictionary.vars, **self.appliance.vars},
-            credentials=self.credentials,
-            bootstrap=self.bootstrap_outputs,
-            **extra,
+        extra.setdefault("bootstrap", self.bootstrap_outputs)
+        return TemplateContext(appliance=self.info, credentials=self.credentials, **extra)
+
+    @property
+    def info(self) -> ApplianceInfo:
+        a = self.appliance
+        return ApplianceInfo(
+            name=a.name, namespace=a.namespace, host=a.host, ports=dict(a.ports), vars=dict(a.vars)
         )
 
     def operation(self, service: str, name: str) -> Operation:
@@ -89,17 +87,18 @@ class Session:
         """Run one operation of a service; raise DeviceError when the device says it failed."""
         op = self.operation(service, name)
         where = f"services.{service}.operations.{name}"
-        rendered = render_operation(self.dictionary, service, name, self.context(**ctx), where=where)
+        rendered = render_operation(self.provider, service, name, self.context(**ctx))
         idempotent = op.idempotent if op.idempotent is not None else name != "create"
-        return await self._send(rendered, op.response, where, f"{service}.{name}", idempotent, landed)
+        parsed, _ = await self._send(rendered, op.response, where, f"{service}.{name}", idempotent, landed)
+        return parsed
 
     async def run_call(
         self, call: HttpCall | CliCall, response: Response | None, *, where: str, **ctx: Any
-    ) -> Parsed:
+    ) -> tuple[Parsed, RawResponse]:
         """Run an inline call (health checks, bootstrap steps, callbacks)."""
-        rendered = render_call(self.dictionary, call, self.context(**ctx), where=where)
+        rendered = render_call(self.provider, call, self.context(**ctx), where=where)
         resp = response or Response(format="json" if isinstance(call, HttpCall) else "cli")
-        return await self._send(rendered, resp, where, where, True, None)
+        return await self._send(rendered, resp, where, where.rsplit(".", 1)[-1], True, None, check=False)
 
     async def _send(
         self,
@@ -109,7 +108,9 @@ class Session:
         operation: str,
         idempotent: bool,
         landed: Callable[[], Awaitable[bool]] | None,
-    ) -> Parsed:
+        *,
+        check: bool = True,
+    ) -> tuple[Parsed, RawResponse]:
         started = time.monotonic()
         outcome = "error"
         self.requests += 1
@@ -117,8 +118,14 @@ class Session:
             raw = await self.connections.send(
                 rendered, operation=operation, idempotent=idempotent, landed=landed
             )
-            parsed = parse_response(response, raw, where=where, operation_kind=operation.rsplit(".", 1)[-1])
-            if not parsed.ok:
+            parsed = parse_response(
+                response,
+                raw,
+                where=where,
+                operation_kind=operation.rsplit(".", 1)[-1],
+                error_patterns=self.connections.error_patterns(rendered.connection),
+            )
+            if check and not parsed.ok:
                 outcome = "device_error"
                 raise DeviceError(
                     "device rejected the operation",
@@ -128,9 +135,11 @@ class Session:
                     status=raw.status,
                 )
             outcome = "success"
-            return parsed
+            return parsed, raw
         except TransportError as exc:
-            exc.with_context(appliance=f"{self.appliance.namespace}/{self.appliance.name}", operation=operation)
+            exc.with_context(
+                appliance=f"{self.appliance.namespace}/{self.appliance.name}", operation=operation
+            )
             outcome = "transient" if exc.transient else outcome
             raise
         finally:

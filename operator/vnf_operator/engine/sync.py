@@ -81,25 +81,31 @@ def _marker(session: Session, service: Service) -> str:
     return str(service.ownership.marker)
 
 
-def strip_marker(items: Sequence[Mapping[str, Any]], service: Service, marker: str) -> tuple[list[dict], set]:
-    """Remove our ownership marker from device items; return them and the keys of those we own."""
+def strip_marker(
+    items: Sequence[Mapping[str, Any]], service: Service, marker: str, rules: diff.ComparisonRules
+) -> tuple[list[dict[str, Any]], set[diff.Key]]:
+    """Remove our ownership marker from device items; return them and the keys of those we own.
+
+    Stripped before diffing because the marked field is often part of the natural key
+    (an OPNsense rule's description).
+    """
     out: list[dict[str, Any]] = []
-    owned: set[tuple[Any, ...]] = set()
+    owned: set[diff.Key] = set()
     own = service.ownership
-    keys = service.identity.key if service.identity else []
-    for item in items:
-        item = dict(item)
-        if own is not None and marker:
-            value = item.get(own.field)
-            if isinstance(value, str):
-                tagged = f"{marker} " if own.placement == "prefix" else f" {marker}"
-                if own.placement == "prefix" and value.startswith(marker):
-                    item[own.field] = value[len(marker) :].lstrip()
-                    owned.add(tuple(str(item.get(k)) for k in keys))
-                elif own.placement == "suffix" and value.endswith(marker):
-                    item[own.field] = value[: -len(marker)].rstrip()
-                    owned.add(tuple(str(item.get(k)) for k in keys))
-                del tagged
+    for raw in items:
+        item = dict(raw)
+        value = item.get(own.field) if own is not None and marker else None
+        if own is not None and isinstance(value, str):
+            if own.placement == "prefix" and value.startswith(marker):
+                item[own.field] = value[len(marker) :].lstrip()
+            elif own.placement == "suffix" and value.endswith(marker):
+                item[own.field] = value[: -len(marker)].rstrip()
+            else:
+                out.append(item)
+                continue
+            key = diff.item_key(item, rules)
+            if key is not None:
+                owned.add(key)
         out.append(item)
     return out, owned
 
@@ -109,7 +115,9 @@ def add_marker(item: Mapping[str, Any], service: Service, marker: str) -> dict[s
     own = service.ownership
     if own is not None and marker:
         value = str(out.get(own.field) or "")
-        out[own.field] = f"{marker} {value}".strip() if own.placement == "prefix" else f"{value} {marker}".strip()
+        out[own.field] = (
+            f"{marker} {value}".strip() if own.placement == "prefix" else f"{value} {marker}".strip()
+        )
     return out
 
 
@@ -145,10 +153,10 @@ async def sync_service(
 
     desired_items = with_positions(desired, service)
     actual_raw = await list_items(session, service_name)
-    actual, owned = strip_marker(actual_raw, service, marker)
+    actual, owned = strip_marker(actual_raw, service, marker, rules)
     result.actual = len(actual)
-    managed = {tuple(str(v) for v in k) for k in managed_keys} | owned
-    plan = diff.plan(desired_items, actual, rules, diff.Policy(policy.value), managed_keys=managed, protected=protected)
+    managed: set[diff.Key] = {tuple(k) for k in managed_keys} | owned
+    plan = diff.plan(desired_items, actual, rules, policy, managed_keys=managed, protected=protected)
     result.plan = plan
 
     if dry_run or report_only or plan.is_empty:
@@ -158,38 +166,53 @@ async def sync_service(
         return result
 
     applied = {"create": 0, "update": 0, "delete": 0, "move": 0}
-    for d in plan.deletes:
-        await session.run(service_name, "delete", id=d.device_id, actual=d.actual, item=d.actual)
-        applied["delete"] += 1
-        result.changes.append(f"deleted {service_name}[{_key(d.key)}]")
-    for u in plan.updates:
-        await session.run(
-            service_name, "update", id=u.device_id, item=add_marker(u.desired, service, marker), actual=u.actual
-        )
-        applied["update"] += 1
-        fields = ", ".join(c.field for c in u.changed_fields)
-        result.changes.append(f"updated {service_name}[{_key(u.key)}] ({fields})")
-    for c in plan.creates:
-        item = add_marker(c.desired, service, marker)
-
-        async def landed(key: tuple[Any, ...] = c.key) -> bool:
-            items, _ = strip_marker(await list_items(session, service_name), service, marker)
-            return any(tuple(str(i.get(k)) for k in rules.key_fields) == tuple(map(str, key)) for i in items)
-
-        await session.run(service_name, "create", item=item, landed=landed)
-        applied["create"] += 1
-        result.changes.append(f"created {service_name}[{_key(c.key)}]")
-    if plan.moves and service.ordering is not None and service.ordering.move:
-        for m in plan.moves:
+    move_op = service.ordering.move if service.ordering is not None else None
+    for step in plan.steps():
+        key = diff.format_key(step.key, rules)
+        if isinstance(step, diff.Delete):
+            await session.run(
+                service_name, "delete", id=_id(step.device_id), actual=step.actual, item=step.actual
+            )
+            applied["delete"] += 1
+            result.changes.append(f"deleted {key}")
+        elif isinstance(step, diff.Update):
             await session.run(
                 service_name,
-                service.ordering.move,
-                id=m.device_id,
-                before_id=getattr(m, "before_id", None),
-                after_id=getattr(m, "after_id", None),
+                "update",
+                id=_id(step.device_id),
+                item=add_marker(step.desired, service, marker),
+                actual=step.actual,
+            )
+            applied["update"] += 1
+            fields = ", ".join(c.field for c in step.changed_fields) or "adopted"
+            result.changes.append(f"updated {key} ({fields})")
+        elif isinstance(step, diff.Create):
+            item = add_marker(step.desired, service, marker)
+
+            async def landed(k: diff.Key | None = step.key) -> bool:
+                items, _ = strip_marker(await list_items(session, service_name), service, marker, rules)
+                return any(diff.item_key(i, rules) == k for i in items)
+
+            await session.run(
+                service_name,
+                "create",
+                item=item,
+                landed=landed,
+                before_id=_id(step.before_id),
+                after_id=_id(step.after_id),
+            )
+            applied["create"] += 1
+            result.changes.append(f"created {key}")
+        elif isinstance(step, diff.Move) and move_op is not None:
+            await session.run(
+                service_name,
+                move_op,
+                id=_id(step.device_id),
+                before_id=_id(step.before_id),
+                after_id=_id(step.after_id),
             )
             applied["move"] += 1
-            result.changes.append(f"moved {service_name}[{_key(m.key)}]")
+            result.changes.append(f"moved {key}")
     if service.commit is not None and any(applied.values()):
         await session.run(service_name, "commit")
         result.changes.append(f"committed {service_name}")
@@ -197,11 +220,9 @@ async def sync_service(
 
     # Verify: list again; anything still different is reported, not hidden.
     after_raw = await list_items(session, service_name)
-    after, owned_after = strip_marker(after_raw, service, marker)
-    managed_after = managed | owned_after | {tuple(map(str, c.key)) for c in plan.creates}
-    check = diff.plan(
-        desired_items, after, rules, diff.Policy(policy.value), managed_keys=managed_after, protected=protected
-    )
+    after, owned_after = strip_marker(after_raw, service, marker, rules)
+    managed_after = managed | owned_after | set(plan.managed)
+    check = diff.plan(desired_items, after, rules, policy, managed_keys=managed_after, protected=protected)
     result.remaining = check.summary()
     result.actual = len(after)
     _record_managed(result, after, desired_items, rules, managed_after)
@@ -209,8 +230,8 @@ async def sync_service(
     return result
 
 
-def _key(key: Sequence[Any]) -> str:
-    return ",".join(str(k) for k in key)
+def _id(device_id: diff.DeviceId) -> str | None:
+    return None if device_id is None else str(device_id)
 
 
 def _record_managed(
@@ -218,14 +239,17 @@ def _record_managed(
     actual: Sequence[Mapping[str, Any]],
     desired: Sequence[Mapping[str, Any]],
     rules: diff.ComparisonRules,
-    managed: set[tuple[str, ...]],
+    managed: set[diff.Key],
 ) -> None:
-    desired_keys = {tuple(str(d.get(k)) for k in rules.key_fields) for d in desired}
-    keys = sorted(managed | desired_keys)
-    result.managed_keys = [list(k) for k in keys]
+    keys = set(managed)
+    for d in desired:
+        k = diff.item_key(d, rules)
+        if k is not None:
+            keys.add(k)
+    result.managed_keys = sorted((list(k) for k in keys), key=str)
     if rules.id_field:
-        ids = []
-        for a in actual:
-            if tuple(str(a.get(k)) for k in rules.key_fields) in keys and a.get(rules.id_field) is not None:
-                ids.append(str(a[rules.id_field]))
-        result.managed_ids = ids
+        result.managed_ids = [
+            str(a[rules.id_field])
+            for a in actual
+            if diff.item_key(a, rules) in keys and a.get(rules.id_field) is not None
+        ]

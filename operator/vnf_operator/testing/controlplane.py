@@ -53,10 +53,15 @@ SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
 CLUSTER_NAME = "vnf-local"
 # Components are stopped in this order: the apiserver first, so it never sees its storage vanish.
 COMPONENTS = ("kube-apiserver", "etcd")
+START_ATTEMPTS = 3
 
 
 class ControlPlaneError(VnfError):
     """The local control plane could not be built, started, reached or stopped."""
+
+
+class _ExitedEarly(ControlPlaneError):
+    """A component exited during start-up."""
 
 
 class Kubectl(Protocol):
@@ -329,16 +334,18 @@ def _cmdline(pid: int) -> list[str]:
 
 
 def _die_with_parent_hook() -> Callable[[], None]:
-    """A preexec_fn making the child receive SIGTERM when the thread that started it exits.
+    """A preexec_fn making the child receive SIGKILL when the thread that started it exits.
 
-    Backs up the explicit stop() so a test session killed with SIGKILL leaves nothing running.
+    Backs up the explicit stop() so a test session killed with SIGKILL leaves nothing running. SIGKILL,
+    not SIGTERM: a bereaved kube-apiserver otherwise spends many seconds shutting down gracefully, and
+    a test plane's data is disposable.
     """
     libc = ctypes.CDLL(None, use_errno=True)
     parent = os.getpid()
     pr_set_pdeathsig = 1
 
     def hook() -> None:
-        libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
         if os.getppid() != parent:  # the parent died between fork and prctl
             os._exit(1)
 
@@ -426,16 +433,23 @@ class ControlPlane:
         self.stop()  # stale processes of a crashed run, or half a control plane
         binaries = self.binaries
         pki = ensure_pki(self.state_dir / "pki")
-        self._ports = self._choose_ports()
-        self._record_state(binaries)
-        try:
-            self._spawn("etcd", self._etcd_args(binaries / "etcd"))
-            self._wait_for("etcd", self._etcd_is_healthy)
-            self._spawn("kube-apiserver", self._apiserver_args(binaries / "kube-apiserver", pki))
-            self._wait_for("kube-apiserver", self.is_ready)
-        except BaseException:
-            self.stop()
-            raise
+        for attempt in range(1, START_ATTEMPTS + 1):
+            self._ports = self._choose_ports() if attempt == 1 else _Ports(*free_ports(3))
+            self._record_state(binaries)
+            try:
+                self._spawn("etcd", self._etcd_args(binaries / "etcd"))
+                self._wait_for("etcd", self._etcd_is_healthy)
+                self._spawn("kube-apiserver", self._apiserver_args(binaries / "kube-apiserver", pki))
+                self._wait_for("kube-apiserver", self.is_ready)
+                break
+            except _ExitedEarly:
+                # Most likely another process took a port between choosing and binding it: new ports.
+                self.stop()
+                if attempt == START_ATTEMPTS:
+                    raise
+            except BaseException:
+                self.stop()
+                raise
         self._write_admin_kubeconfig(pki)
         return self
 
@@ -542,8 +556,7 @@ class ControlPlane:
             _port_is_free(port) for port in (recorded.etcd_client, recorded.etcd_peer, recorded.apiserver)
         ):
             return recorded
-        client, peer, apiserver = free_ports(3)
-        return _Ports(etcd_client=client, etcd_peer=peer, apiserver=apiserver)
+        return _Ports(*free_ports(3))
 
     def _record_state(self, binaries: Path) -> None:
         assert self._ports is not None
@@ -638,7 +651,7 @@ class ControlPlane:
         delay = 0.05
         while time.monotonic() < deadline:
             if child.poll() is not None:
-                raise ControlPlaneError(
+                raise _ExitedEarly(
                     f"{component} exited with code {child.returncode} during start-up; "
                     f"last log lines:\n{self._log_tail(component)}"
                 )

@@ -26,7 +26,7 @@ import httpx
 
 from vnf_operator.core.errors import AuthenticationError, TransportError, VerificationError
 from vnf_operator.core.rendered import CliCommands, HttpRequest, RawResponse
-from vnf_operator.transport import wire
+from vnf_operator.transport import logsafe, wire
 from vnf_operator.transport.base import Closeable
 from vnf_operator.transport.limits import Limiter
 from vnf_operator.transport.retry import mark_not_delivered
@@ -57,6 +57,7 @@ class BrokerTransport:
         self._url = reach.broker_url.rstrip("/")
         self._broker = parts.netloc
         self._token = reach.broker_token
+        logsafe.register(target.masker, reach.masker)
         self._client: httpx.AsyncClient | None = None
         self._lock = asyncio.Lock()
         self._closed = False

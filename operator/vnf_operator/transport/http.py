@@ -34,6 +34,7 @@ from jsonpath_ng.ext.parser import parse as jsonpath_parse
 from vnf_operator.core.errors import AuthenticationError, TransportError, VerificationError
 from vnf_operator.core.rendered import HttpRequest, RawResponse
 from vnf_operator.core.secrets import SecretMasker
+from vnf_operator.transport import logsafe
 from vnf_operator.transport.base import Closeable
 from vnf_operator.transport.limits import Limiter
 from vnf_operator.transport.retry import mark_not_delivered
@@ -137,6 +138,7 @@ class HttpTransport:
         self._proxy_ca_pem = proxy_ca_pem
         self._forwarder = forwarder
         self._extra_masker = masker
+        logsafe.register(settings.masker, masker)
         parts = urlsplit(settings.base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"connection {settings.name}: base_url must be http(s)://host[:port][/path]")

@@ -30,6 +30,8 @@ class TokenBucket:
         self._tokens = self.capacity
         self._updated: float | None = None
         self._lock = asyncio.Lock()
+        self.throttled = 0
+        """How many acquisitions had to wait for a token (metrics, tests)."""
 
     def _refill(self, now: float) -> None:
         if self._updated is not None:
@@ -41,12 +43,15 @@ class TokenBucket:
         loop = asyncio.get_running_loop()
         start = loop.time()
         async with self._lock:
+            waited = False
             while True:
                 now = loop.time()
                 self._refill(now)
                 if self._tokens >= tokens:
                     self._tokens -= tokens
+                    self.throttled += waited
                     return loop.time() - start
+                waited = True
                 await asyncio.sleep((tokens - self._tokens) / self.rate)
 
     @property

@@ -24,6 +24,7 @@ import asyncssh
 
 from vnf_operator.core.errors import TransportError
 from vnf_operator.core.secrets import SecretMasker
+from vnf_operator.transport import logsafe
 from vnf_operator.transport.http import HttpTransport
 from vnf_operator.transport.limits import Limiter
 from vnf_operator.transport.retry import mark_not_delivered
@@ -50,6 +51,7 @@ class JumpHost:
         self.settings = settings
         self.masker = masker or SecretMasker()
         self.masker.add(*settings.secrets())
+        logsafe.register(self.masker)
         self.policy = HostKeyPolicy(settings.host_key, settings.known_hosts, settings.trust_on_first_use)
         self._link: SshLink | None = None
         self._lock = asyncio.Lock()

@@ -18,6 +18,7 @@ Every text put into an exception or a log line is masked with the settings' mask
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import time
@@ -36,6 +37,7 @@ from vnf_operator.core.errors import (
 )
 from vnf_operator.core.rendered import CliCommands, RawResponse
 from vnf_operator.core.secrets import SecretMasker
+from vnf_operator.transport import logsafe
 from vnf_operator.transport.base import Closeable
 from vnf_operator.transport.limits import Limiter
 from vnf_operator.transport.retry import mark_not_delivered
@@ -267,6 +269,7 @@ class SshTransport:
         self.limiter = limiter
         self._dialer = dialer
         self._extra_masker = masker
+        logsafe.register(settings.masker, masker)
         self.policy = HostKeyPolicy(settings.host_key, settings.known_hosts, settings.trust_on_first_use)
         cap = settings.max_sessions or (limiter.settings.max_concurrency if limiter is not None else 4)
         self.max_sessions = cap
@@ -390,6 +393,16 @@ class SshTransport:
         """Open (or reuse) the connection; returns the host key fingerprint."""
         await self._connection(operation)
         return self.host_key_fingerprint
+
+    async def disconnect(self) -> None:
+        """Close the connection but keep the transport (and a trusted-on-first-use key) for reuse."""
+        async with self._link_lock:
+            link, self._link = self._link, None
+        if link is not None:
+            link.conn.close()
+            with contextlib.suppress(TimeoutError, *_CONNECTION_ERRORS):
+                async with asyncio.timeout(5):
+                    await link.conn.wait_closed()
 
     async def aclose(self) -> None:
         self._closed = True

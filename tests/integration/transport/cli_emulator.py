@@ -39,6 +39,9 @@ class Cli:
 
     def handle(self, cmd: str) -> str | None:
         """Output for one line; None ends the session."""
+        with open(self.state / "history", "a") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            f.write(f"{os.getpid()} {cmd}\n")
         words = cmd.split()
         if not words:
             return ""

@@ -53,10 +53,13 @@ async def test_verify_false_skips_verification(device: Device, pki: Pki) -> None
 async def test_server_name_is_checked_instead_of_the_address(device_factory: DeviceFactory, pki: Pki) -> None:
     named = await device_factory(cert="named")  # the certificate names only device.test
     base = named.url + "/api"
-    with pytest.raises(VerificationError, match="for host 127.0.0.1"):
+    with pytest.raises(VerificationError, match=r"for host 127\.0\.0\.1"):
         await send(HttpSettings(name="api", base_url=base, ca_pem=pki.ca_pem))
-    assert await send(HttpSettings(name="api", base_url=base, ca_pem=pki.ca_pem, server_name="device.test")) == 200
-    with pytest.raises(VerificationError, match="for host other.test"):
+    assert (
+        await send(HttpSettings(name="api", base_url=base, ca_pem=pki.ca_pem, server_name="device.test"))
+        == 200
+    )
+    with pytest.raises(VerificationError, match=r"for host other\.test"):
         await send(HttpSettings(name="api", base_url=base, ca_pem=pki.ca_pem, server_name="other.test"))
 
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 from .base import BaseSimulator, Credentials, SimulatorConfig
 from .faults import FaultConfig
 from .opnsense import OpnsenseSimulator
+from .pfsense import PfsenseSimulator
 from .registry import SIMULATORS, VENDOR_ALIASES, resolve_vendor
 from .routeros import RouterOsSimulator
 from .runner import run_simulator
+from .vyos import VyosSimulator
 
 __all__ = [
     "SIMULATORS",
@@ -20,8 +22,10 @@ __all__ = [
     "Credentials",
     "FaultConfig",
     "OpnsenseSimulator",
+    "PfsenseSimulator",
     "RouterOsSimulator",
     "SimulatorConfig",
+    "VyosSimulator",
     "resolve_vendor",
     "run_simulator",
 ]

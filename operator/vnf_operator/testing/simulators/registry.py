@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from .base import BaseSimulator
 from .opnsense import OpnsenseSimulator
+from .pfsense import PfsenseSimulator
 from .routeros import RouterOsSimulator
+from .vyos import VyosSimulator
 
 SIMULATORS: dict[str, type[BaseSimulator]] = {
     "opnsense": OpnsenseSimulator,
+    "pfsense": PfsenseSimulator,
     "routeros": RouterOsSimulator,
+    "vyos": VyosSimulator,
 }
 
 VENDOR_ALIASES: dict[str, str] = {"mikrotik": "routeros"}

@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 from aiohttp import web
 
 from ..base import BaseSimulator, Credentials, SimulatorConfig, json_response, set_template
+from ..hashing import hash_secret, verify_secret
 from .api import (
     Action,
     ApiCall,
@@ -32,7 +33,7 @@ from .api import (
 from .mvc import Record, natural_key, new_uuid
 from .routes import GatewaySettingsController, RoutesController
 from .rules import V26_1, DNatRuleController, FilterRuleController, RuleController
-from .state import ApiKey, OpnsenseConfig, Running, User, hash_secret, verify_secret
+from .state import ApiKey, OpnsenseConfig, Running, User
 from .system import CoreControllers, UserController
 
 MINIMUM_VERSION = (24, 7)

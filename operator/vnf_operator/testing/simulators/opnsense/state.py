@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import copy
-import hashlib
 import hmac
 import secrets
 import time
@@ -19,23 +18,6 @@ from .mvc import Collection, Record, nest, new_uuid
 DEFAULT_INTERFACES = {"lan": "LAN", "wan": "WAN", "opt1": "DMZ"}
 DEFAULT_DEVICES = {"lan": "vtnet1", "wan": "vtnet0", "opt1": "vtnet2"}
 DEFAULT_GATEWAYS = {"WAN_GW": "203.0.113.1", "LAN_GW": "192.168.1.254"}
-
-
-def hash_secret(secret: str, salt: str | None = None) -> str:
-    """A salted one-way hash; clear-text secrets are never stored."""
-    salt = salt or secrets.token_hex(8)
-    digest = hashlib.sha512(f"{salt}:{secret}".encode()).hexdigest()
-    return f"$sim6${salt}${digest}"
-
-
-def verify_secret(secret: str, stored: str) -> bool:
-    try:
-        _, scheme, salt, _digest = stored.split("$", 3)
-    except ValueError:
-        return False
-    if scheme != "sim6":
-        return False
-    return hmac.compare_digest(hash_secret(secret, salt), stored)
 
 
 def generate_api_key() -> tuple[str, str]:

@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from ..hashing import hash_secret
 from .api import Action, ApiCall, Controller
 from .mvc import GridRequest, search_grid
-from .state import ApiKey, generate_api_key, hash_secret
+from .state import ApiKey, generate_api_key
 
 if TYPE_CHECKING:
     from .simulator import OpnsenseSimulator
