@@ -25,6 +25,10 @@ class FilterError(ValueError):
     """A filter got a value it cannot handle."""
 
 
+class UnsafeValue(FilterError):
+    """A quoting filter refused a value that could escape its quotes (an injection attempt)."""
+
+
 class SafeText(str):
     """A string a filter already made safe for some context (see subclasses)."""
 
@@ -51,7 +55,7 @@ class XmlText(SafeText):
 
 # Characters `quote` refuses: they end a line, chain or substitute commands in common CLIs/shells,
 # or cannot be represented inside a double-quoted argument.
-_QUOTE_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f;|&`\\\"]|\$\(|\$\{")
+_QUOTE_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029;|&`\\\"]|\$\(|\$\{")
 MAX_QUOTED_LENGTH = 1024
 
 
@@ -60,11 +64,11 @@ def quote(value: Any) -> QuotedText:
     text = _text(value, "quote")
     m = _QUOTE_FORBIDDEN.search(text)
     if m:
-        raise FilterError(
+        raise UnsafeValue(
             f"quote: value contains {_describe(m.group(0))}, which is never allowed in a CLI value"
         )
     if len(text) > MAX_QUOTED_LENGTH:
-        raise FilterError(f"quote: value is longer than {MAX_QUOTED_LENGTH} characters")
+        raise UnsafeValue(f"quote: value is longer than {MAX_QUOTED_LENGTH} characters")
     return QuotedText(f'"{text}"')
 
 
@@ -85,7 +89,7 @@ def xmlescape(value: Any) -> XmlText:
     """Escape `&`, `<`, `>`, `"` and `'` for XML text or attributes; control characters are refused."""
     text = _text(value, "xmlescape")
     if re.search(r"[\x00-\x08\x0b\x0c\x0e-\x1f]", text):
-        raise FilterError("xmlescape: value contains a control character")
+        raise UnsafeValue("xmlescape: value contains a control character")
     text = (
         text.replace("&", "&amp;")
         .replace("<", "&lt;")

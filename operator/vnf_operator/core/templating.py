@@ -36,7 +36,7 @@ from jinja2.exceptions import SecurityError, TemplateSyntaxError, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from vnf_operator.core.errors import InjectionError, TemplateError
-from vnf_operator.core.filters import FILTERS, FilterError, QuotedText, SafeText, _describe
+from vnf_operator.core.filters import FILTERS, FilterError, QuotedText, SafeText, UnsafeValue, _describe
 
 #: Top-level names a template may use (docs/language.md, "Template context").
 CONTEXT_NAMES = frozenset(
@@ -74,7 +74,7 @@ _MAX_SEQUENCE_REPEAT = 100_000
 _MAX_SNIPPET_DEPTH = 8
 
 SAFE_TOKEN = re.compile(r"^[A-Za-z0-9._:/@,+=*-]*$")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
 _SINGLE_EXPR = re.compile(r"^\{\{-?(.*?)-?\}\}$", re.DOTALL)
 
 
@@ -332,7 +332,7 @@ def _finalize_path(value: Any) -> str:
     return _urlquote(text, safe="")
 
 
-def _finalize_header(value: Any) -> str:
+def _finalize_query(value: Any) -> str:
     if value is None:
         return ""
     text = _as_text(value)
@@ -340,6 +340,13 @@ def _finalize_header(value: Any) -> str:
     if m:
         raise _Rejected(f"value contains {_describe(m.group(0))} (header/query injection)")
     _check_length(text, MAX_HEADER_VALUE_LENGTH)
+    return text
+
+
+def _finalize_header(value: Any) -> str:
+    text = _finalize_query(value)
+    if not text.isascii():
+        raise _Rejected("value contains a non-ASCII character (not allowed in a header value)")
     return text
 
 
@@ -382,7 +389,7 @@ _FINALIZERS: dict[Kind, Callable[[Any], str]] = {
     Kind.JSON: _finalize_text,
     Kind.FORM: _finalize_text,
     Kind.PATH: _finalize_path,
-    Kind.QUERY: _finalize_header,
+    Kind.QUERY: _finalize_query,
     Kind.HEADER: _finalize_header,
     Kind.CLI: _finalize_cli,
     Kind.RAW: _finalize_raw,
@@ -630,6 +637,8 @@ def _render(ct: CompiledTemplate, context: Mapping[str, Any], *, where: str, dep
         raise TemplateError(where, str(e.message)) from None
     except SecurityError as e:
         raise TemplateError(where, f"sandbox violation: {e}") from None
+    except UnsafeValue as e:
+        raise InjectionError(where, str(e)) from None
     except FilterError as e:
         raise TemplateError(where, str(e)) from None
     except jinja2.TemplateError as e:
@@ -702,6 +711,8 @@ def evaluate(expr: CompiledExpression, context: Mapping[str, Any], *, where: str
         raise TemplateError(where, str(e.message)) from None
     except SecurityError as e:
         raise TemplateError(where, f"sandbox violation: {e}") from None
+    except UnsafeValue as e:
+        raise InjectionError(where, str(e)) from None
     except FilterError as e:
         raise TemplateError(where, str(e)) from None
     except jinja2.TemplateError as e:

@@ -17,7 +17,7 @@ from vnf_operator.core.errors import ItemValidationError, TransportError, VnfErr
 from vnf_operator.core.itemschema import validate_items
 from vnf_operator.core.model import Policy
 from vnf_operator.core.status import ApplianceResults, Step, assemble_status
-from vnf_operator.engine.bootstrap import run_bootstrap
+from vnf_operator.engine.bootstrap import bootstrap_needed, run_bootstrap
 from vnf_operator.engine.connections import ConnectionFactory
 from vnf_operator.engine.health import run_health_checks
 from vnf_operator.engine.providers import ProviderEntry
@@ -198,35 +198,28 @@ class ApplianceReconciler:
         results.host_keys = conns.host_keys()
 
         try:
-            # 4. health, and bootstrap when the provider says it is needed
-            health = await run_health_checks(session)
-            results.health = health
-            bootstrapped = (status.get("bootstrap") or {}).get("completed", False)
-            if dictionary.bootstrap is not None and (not bootstrapped or not health.ok):
-                boot = await run_bootstrap(session, self.secrets, body, creds)
-                results.bootstrap = boot.step
-                results.bootstrap_info = boot.status
-                if boot.step.ok:
+            # 4. bootstrap when the provider says it is needed, then health
+            if dictionary.bootstrap is not None:
+                needed, why = await bootstrap_needed(session, status)
+                if not needed:
+                    results.bootstrap = Step(True, "Bootstrapped", why)
+                    results.bootstrap_info = dict(status.get("bootstrap") or {"completed": True})
+                else:
+                    boot = await run_bootstrap(session, self.secrets, body, creds)
+                    results.bootstrap = boot.step
+                    results.bootstrap_info = boot.status
+                    if not boot.step.ok:
+                        events.append(Event("Warning", boot.step.reason, boot.step.message))
+                        return finish(_backoff(status), transient=not boot.step.terminal)
                     events.append(Event("Normal", "Bootstrapped", boot.step.message))
-                    session.bootstrap_outputs.update(boot.outputs)
+                    outputs = {**outputs, **boot.outputs}
                     await self.connections.invalidate(namespace, name)
                     conns = await self.connections.get(body, dictionary, creds, ref)
                     session = Session(
-                        entry.loaded,
-                        ref,
-                        creds.values,
-                        conns,
-                        bootstrap_outputs=session.bootstrap_outputs,
-                        observe=observe,
+                        entry.loaded, ref, creds.values, conns, bootstrap_outputs=outputs, observe=observe
                     )
-                    health = await run_health_checks(session)
-                    results.health = health
-                else:
-                    events.append(Event("Warning", boot.step.reason, boot.step.message))
-                    return finish(_backoff(status), transient=not boot.step.terminal)
-            elif dictionary.bootstrap is not None:
-                results.bootstrap = Step(True, "Bootstrapped", "bootstrap done earlier")
-                results.bootstrap_info = dict(status.get("bootstrap") or {})
+            health = await run_health_checks(session)
+            results.health = health
             if not health.ok:
                 events.append(Event("Warning", "Unhealthy", health.message))
                 return finish(_backoff(status), transient=True)

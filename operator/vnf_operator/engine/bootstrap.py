@@ -45,6 +45,20 @@ def step_order(steps: list[BootstrapStep]) -> list[BootstrapStep]:
     return ordered
 
 
+async def bootstrap_needed(session: Session, status: Mapping[str, Any]) -> tuple[bool, str]:
+    """Bootstrap runs when a `neededWhen` check fails, or (without any) until it once completed."""
+    boot = session.dictionary.bootstrap
+    assert boot is not None
+    if boot.needed_when:
+        checks = await run_checks(session, boot.needed_when)
+        if checks.ok:
+            return False, "not needed: " + checks.message
+        return True, checks.message
+    if (status.get("bootstrap") or {}).get("completed"):
+        return False, "bootstrap completed earlier"
+    return True, "never bootstrapped"
+
+
 async def run_bootstrap(
     session: Session, secrets: SecretResolver, body: Mapping[str, Any], creds: Credentials
 ) -> BootstrapOutcome:

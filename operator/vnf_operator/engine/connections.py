@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from vnf_operator.core.errors import TransportError, VnfError
+from vnf_operator.core.errors import TemplateError, TransportError, VnfError
 from vnf_operator.core.model import ProviderDictionary, SshConnection
 from vnf_operator.core.render import ResolvedConnection, render_connection, render_login, render_logout
 from vnf_operator.core.rendered import CliCommands, HttpRequest, RawResponse, RenderedOperation
@@ -117,6 +117,12 @@ class Connections:
         self.masker = masker
         self.default_http = next(iter(self.http), None)
         self.default_ssh = next(iter(self.ssh), None)
+        self.unavailable: dict[str, str] = {}
+
+    def _missing(self, name: str, kind: str) -> TransportError:
+        why = self.unavailable.get(name)
+        text = f"connection {name!r} is unavailable: {why}" if why else f"no {kind} connection {name!r}"
+        return TransportError(text, transient=False, connection=name)
 
     def error_patterns(self, connection: str) -> tuple[str, ...]:
         return self._error_patterns.get(connection, ())
@@ -141,17 +147,19 @@ class Connections:
             if isinstance(op, HttpRequest):
                 transport = self.http.get(op.connection or self.default_http or "")
                 if transport is None:
-                    raise TransportError(f"no HTTP connection {op.connection!r}", transient=False)
+                    raise self._missing(op.connection, "HTTP")
                 return await transport.send(op, operation=operation, idempotent=idempotent)
             assert isinstance(op, CliCommands)
             runner = self.ssh.get(op.connection or self.default_ssh or "")
             if runner is None:
-                raise TransportError(f"no SSH connection {op.connection!r}", transient=False)
+                raise self._missing(op.connection, "SSH")
             return await runner.run(op, operation=operation)
 
         return await call_with_retry(once, idempotent=idempotent, limits=self.limits, landed=landed)
 
     async def probe_tcp(self, connection: str) -> None:
+        if connection not in self.tcp:
+            raise self._missing(connection, "TCP")
         host, port = self.tcp[connection]
         try:
             _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 10)
@@ -189,8 +197,14 @@ class ConnectionFactory:
         tcp: dict[str, tuple[str, int]] = {}
         patterns: dict[str, tuple[str, ...]] = {}
         masker = SecretMasker(creds.values.values())
+        unavailable: dict[str, str] = {}
         for name, conn in dictionary.connections.items():
-            resolved = render_connection(dictionary, name, ctx)
+            try:
+                resolved = render_connection(dictionary, name, ctx)
+            except TemplateError as exc:
+                # e.g. a bootstrap-only connection whose credentials this appliance lacks
+                unavailable[name] = str(exc)
+                continue
             masker.add(*resolved.secrets())
             tcp[name] = (resolved.host, resolved.port)
             reach = reach_settings(spec, creds, resolved.reach_mode)
@@ -235,7 +249,9 @@ class ConnectionFactory:
                     read_timeout=resolved.read_timeout,
                 )
                 http[name] = self.pool.http(appliance, hs, reach=reach, limits=limits)
-        return Connections(appliance, http, ssh, limits, tcp, patterns, masker)
+        conns = Connections(appliance, http, ssh, limits, tcp, patterns, masker)
+        conns.unavailable = unavailable
+        return conns
 
     async def invalidate(self, namespace: str, name: str) -> None:
         await self.pool.close_appliance(f"{namespace}/{name}")

@@ -12,7 +12,7 @@ from vnf_operator.engine.providers import ProviderEntry
 from vnf_operator.engine.secrets import SecretsError
 from vnf_operator.engine.session import ApplianceRef, Session
 from vnf_operator.core.diff import item_key
-from vnf_operator.engine.sync import comparison_rules, list_items, strip_marker
+from vnf_operator.engine.sync import comparison_rules, list_items, service_marker, strip_marker
 
 MAX_ROWS = 200
 MAX_STATUS_BYTES = 256 * 1024
@@ -138,9 +138,9 @@ async def finalize_appliance(
             svc = entry.loaded.dictionary.services.get(sname)
             if svc is None or "delete" not in svc.operations:
                 continue
-            rules = comparison_rules(svc)
+            rules = comparison_rules(svc, sname)
             managed = {tuple(k) for k in (sstatus or {}).get("managedKeys") or []}
-            marker = str(svc.ownership.marker) if svc.ownership else ""
+            marker = service_marker(session, sname)
             items, owned = strip_marker(await list_items(session, sname), svc, marker, rules)
             deleted = 0
             for item in items:

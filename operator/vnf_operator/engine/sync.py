@@ -10,6 +10,7 @@ from typing import Any
 from vnf_operator.core import diff
 from vnf_operator.core.model import Policy, Service
 from vnf_operator.core.normalize import FieldRule
+from vnf_operator.core.render import render_marker
 from vnf_operator.engine.session import Session
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ def _field_rules(service: Service) -> dict[str, FieldRule]:
     return rules
 
 
-def comparison_rules(service: Service) -> diff.ComparisonRules:
+def comparison_rules(service: Service, name: str = "items") -> diff.ComparisonRules:
     identity = service.identity
     if identity is None:
         raise ValueError("service has no identity")
@@ -72,13 +73,13 @@ def comparison_rules(service: Service) -> diff.ComparisonRules:
         ignore_fields=frozenset(ignore),
         mode=service.comparison.mode,
         ordered=service.ordering is not None,
+        collection=name,
     )
 
 
-def _marker(session: Session, service: Service) -> str:
-    if service.ownership is None:
-        return ""
-    return str(service.ownership.marker)
+def service_marker(session: Session, service_name: str) -> str:
+    """The service's ownership marker, rendered for this appliance (empty without ownership)."""
+    return render_marker(session.provider, service_name, session.context()) or ""
 
 
 def strip_marker(
@@ -146,8 +147,8 @@ async def sync_service(
     report_only: bool = False,
 ) -> ServiceResult:
     service = session.dictionary.services[service_name]
-    rules = comparison_rules(service)
-    marker = _marker(session, service)
+    rules = comparison_rules(service, service_name)
+    marker = service_marker(session, service_name)
     result = ServiceResult(service_name, desired=len(desired))
     start_requests = session.requests
 

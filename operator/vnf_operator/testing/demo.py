@@ -31,7 +31,7 @@ from vnf_operator.testing.simulators import SIMULATORS
 from vnf_operator.testing.simulators.base import Credentials, SimulatorConfig
 
 REPO = Path(__file__).resolve().parents[3]
-console = Console()
+console = Console(width=140)
 
 RULES = [
     {"description": "allow-ssh", "action": "pass", "interface": "wan", "protocol": "TCP", "destination_port": "22"},
@@ -172,25 +172,12 @@ def print_rules(state: dict[str, Any]) -> None:
     console.print(table)
 
 
-def _find_rules(state: Any) -> list[dict[str, Any]]:
-    """The applied filter rules from the simulator's state dump."""
-    if isinstance(state, dict):
-        for key in ("running", "applied"):
-            if key in state:
-                found = _find_rules(state[key])
-                if found:
-                    return found
-        for key in ("filter", "rules"):
-            v = state.get(key)
-            if isinstance(v, dict) and all(isinstance(x, dict) for x in v.values()):
-                return [{"uuid": k, **x} for k, x in v.items()]
-            if isinstance(v, list):
-                return [x for x in v if isinstance(x, dict)]
-        for v in state.values():
-            found = _find_rules(v)
-            if found:
-                return found
-    return []
+def _find_rules(state: dict[str, Any]) -> list[dict[str, Any]]:
+    """The applied (running) filter rules from the simulator's state dump."""
+    rules = (state.get("running") or {}).get("filter_rules") or []
+    if isinstance(rules, dict):
+        return [{"uuid": k, **v} for k, v in rules.items()]
+    return [r for r in rules if isinstance(r, dict)]
 
 
 if __name__ == "__main__":

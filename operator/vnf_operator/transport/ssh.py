@@ -448,31 +448,40 @@ class SshTransport:
 
     async def _open(self, link: SshLink, fresh: bool, operation: str, opener: Any) -> tuple[SshLink, Any]:
         """Open a channel; on a reused connection that turned out dead, reconnect once (nothing was sent)."""
+
+        async def attempt(conn: asyncssh.SSHClientConnection) -> Any:
+            try:
+                async with asyncio.timeout(self.settings.connect_timeout):
+                    return await opener(conn)
+            except TimeoutError:
+                # The request may already be on its way: not marked as undelivered.
+                raise TransportError(
+                    f"no SSH session on {self.target} within {self.settings.connect_timeout:g}s",
+                    transient=True,
+                    **self._ctx(operation),
+                ) from None
+
+        def refused(e: Exception) -> TransportError:
+            reason = e.reason if isinstance(e, asyncssh.Error) else str(e)
+            return mark_not_delivered(
+                TransportError(
+                    f"cannot open an SSH session on {self.target}: {self.mask(reason)}",
+                    transient=True,
+                    **self._ctx(operation),
+                )
+            )
+
         try:
-            return link, await opener(link.conn)
+            return link, await attempt(link.conn)
         except (asyncssh.ChannelOpenError, *_CONNECTION_ERRORS) as e:
             if fresh or (link.alive() and isinstance(e, asyncssh.ChannelOpenError)):
-                reason = e.reason if isinstance(e, asyncssh.Error) else str(e)
-                raise mark_not_delivered(
-                    TransportError(
-                        f"cannot open an SSH session on {self.target}: {self.mask(reason)}",
-                        transient=True,
-                        **self._ctx(operation),
-                    )
-                ) from None
-            self._drop(link)
-            link, _ = await self._connection(operation)
-            try:
-                return link, await opener(link.conn)
-            except (asyncssh.ChannelOpenError, *_CONNECTION_ERRORS) as e2:
-                reason = e2.reason if isinstance(e2, asyncssh.Error) else str(e2)
-                raise mark_not_delivered(
-                    TransportError(
-                        f"cannot open an SSH session on {self.target}: {self.mask(reason)}",
-                        transient=True,
-                        **self._ctx(operation),
-                    )
-                ) from None
+                raise refused(e) from None
+        self._drop(link)
+        link, _ = await self._connection(operation)
+        try:
+            return link, await attempt(link.conn)
+        except (asyncssh.ChannelOpenError, *_CONNECTION_ERRORS) as e2:
+            raise refused(e2) from None
 
     async def _exec(
         self, link: SshLink, cmds: CliCommands, operation: str, fresh: bool

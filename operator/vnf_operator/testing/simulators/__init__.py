@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from .base import BaseSimulator, Credentials, SimulatorConfig
 from .faults import FaultConfig
+from .fortigate import FortigateSimulator
 from .opnsense import OpnsenseSimulator
 from .pfsense import PfsenseSimulator
 from .registry import SIMULATORS, VENDOR_ALIASES, resolve_vendor
@@ -21,6 +22,7 @@ __all__ = [
     "BaseSimulator",
     "Credentials",
     "FaultConfig",
+    "FortigateSimulator",
     "OpnsenseSimulator",
     "PfsenseSimulator",
     "RouterOsSimulator",

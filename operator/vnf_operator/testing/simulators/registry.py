@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .base import BaseSimulator
+from .fortigate import FortigateSimulator
 from .opnsense import OpnsenseSimulator
 from .pfsense import PfsenseSimulator
 from .routeros import RouterOsSimulator
@@ -13,9 +14,10 @@ SIMULATORS: dict[str, type[BaseSimulator]] = {
     "pfsense": PfsenseSimulator,
     "routeros": RouterOsSimulator,
     "vyos": VyosSimulator,
+    "fortigate": FortigateSimulator,
 }
 
-VENDOR_ALIASES: dict[str, str] = {"mikrotik": "routeros"}
+VENDOR_ALIASES: dict[str, str] = {"mikrotik": "routeros", "fortios": "fortigate"}
 
 
 def resolve_vendor(name: str) -> type[BaseSimulator]:

@@ -45,6 +45,8 @@ class Attr:
 
 
 ENABLE = ("enable", "disable")
+# FortiOS shows unset addresses as 0.0.0.0 (a value, not a listen address).
+UNSET_IP = ".".join(["0"] * 4)
 
 
 def to_ipmask(value: str) -> str:
@@ -96,7 +98,7 @@ def coerce(name: str, attr: Attr, raw: Any, lookup: Lookup) -> Any:
                 known |= lookup(table)
             missing = [value for value in values if value not in known]
             if missing:
-                raise CmdbError(500, NOT_FOUND, f"{name}: entry not found in datasource: {missing[0]}")
+                raise CmdbError(424, NOT_FOUND, f"{name}: entry not found in datasource: {missing[0]}")
         return [{attr.key: value, "q_origin_key": value} for value in values]
     if attr.kind == "table":
         if not isinstance(raw, list):
@@ -108,7 +110,7 @@ def coerce(name: str, attr: Attr, raw: Any, lookup: Lookup) -> Any:
         for table in attr.refs:
             known |= lookup(table)
         if text not in known:
-            raise CmdbError(500, NOT_FOUND, f"{name}: entry not found in datasource: {text}")
+            raise CmdbError(424, NOT_FOUND, f"{name}: entry not found in datasource: {text}")
     return text
 
 
@@ -172,7 +174,7 @@ STATIC_ROUTE = TableSpec(
         "seq-num": Attr(kind="int", default=0),
         "status": Attr(kind="enum", default="enable", choices=ENABLE),
         "dst": Attr(kind="ipmask", default="0.0.0.0 0.0.0.0"),
-        "gateway": Attr(kind="ip", default="0.0.0.0"),
+        "gateway": Attr(kind="ip", default=UNSET_IP),
         "distance": Attr(kind="int", default=10, low=1, high=255),
         "weight": Attr(kind="int", default=0, high=255),
         "priority": Attr(kind="int", default=1, high=65535),
@@ -189,8 +191,10 @@ VIP = TableSpec(
         "name": Attr(),
         "uuid": Attr(default=""),
         "comment": Attr(default=""),
-        "type": Attr(kind="enum", default="static-nat", choices=("static-nat", "server-load-balance", "fqdn")),
-        "extip": Attr(default="0.0.0.0"),
+        "type": Attr(
+            kind="enum", default="static-nat", choices=("static-nat", "server-load-balance", "fqdn")
+        ),
+        "extip": Attr(default=UNSET_IP),
         "mappedip": Attr(kind="ranges", default=[], key="range"),
         "extintf": Attr(default="any", refs=("system/interface",), extra_refs=("any",)),
         "portforward": Attr(kind="enum", default="disable", choices=ENABLE),
@@ -262,7 +266,7 @@ BGP_NEIGHBOR = TableSpec(path="router/bgp/neighbor", mkey="ip", attrs=NEIGHBOR_A
 
 BGP_ATTRS: Mapping[str, Attr] = {
     "as": Attr(kind="int", default=0),
-    "router-id": Attr(kind="ip", default="0.0.0.0"),
+    "router-id": Attr(kind="ip", default=UNSET_IP),
     "keepalive-timer": Attr(kind="int", default=60, high=65535),
     "holdtime-timer": Attr(kind="int", default=180, high=65535),
     "ebgp-multipath": Attr(kind="enum", default="disable", choices=ENABLE),

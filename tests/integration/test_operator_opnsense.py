@@ -1,0 +1,172 @@
+"""End to end against the OPNsense simulator: converge, edit, drift, dry-run, operations, delete."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.operator_runner import OperatorProcess, condition, get_json, wait_for
+from vnf_operator.testing.demo import SimulatorThread
+from vnf_operator.testing.simulators.base import Credentials, SimulatorConfig
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+RULES = [
+    {"description": "allow-ssh", "action": "pass", "interface": "wan", "protocol": "TCP", "destination_port": "22"},
+    {"description": "allow-https", "action": "pass", "interface": "wan", "protocol": "TCP", "destination_port": "443"},
+    {"description": "block-telnet", "action": "block", "interface": "wan", "protocol": "TCP", "destination_port": "23"},
+]
+
+
+@pytest.fixture(scope="module")
+def api_creds() -> dict[str, str]:
+    return {"api_key": secrets.token_hex(16), "api_secret": "S3cret-" + secrets.token_urlsafe(20)}
+
+
+@pytest.fixture(scope="module")
+def opnsense(api_creds: dict[str, str]) -> Iterator[SimulatorThread]:
+    creds = Credentials(username="root", password="x" * 12, **api_creds)
+    sim = SimulatorThread("opnsense", SimulatorConfig(tls=True, credentials=creds, ssh=False))
+    sim.start()
+    yield sim
+    sim.stop()
+
+
+@pytest.fixture(scope="module")
+def operator(
+    operator_kubeconfig: Path, kubectl: Any, tmp_path_factory: pytest.TempPathFactory, api_creds: dict[str, str]
+) -> Iterator[OperatorProcess]:
+    kubectl("apply", "--server-side", "-f", str(REPO / "providers" / "opnsense.yaml"))
+    proc = OperatorProcess(operator_kubeconfig, tmp_path_factory.mktemp("op") / "operator.log").start()
+    yield proc
+    proc.stop()
+    out = proc.output()
+    assert "Traceback" not in out, out[-4000:]
+    for value in api_creds.values():
+        assert value not in out, "a credential leaked into the operator log"
+
+
+def rules_on_device(sim: SimulatorThread) -> list[dict[str, Any]]:
+    state = sim.call(_dump(sim))
+    rules = state["running"]["filter_rules"]
+    return list(rules.values()) if isinstance(rules, dict) else list(rules)
+
+
+async def _dump(sim: SimulatorThread) -> dict[str, Any]:
+    return sim.sim.dump_state()
+
+
+def make_appliance(ns: str, sim: SimulatorThread, rules: list[dict[str, Any]], **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "vnf.operators.dev/v1alpha1",
+        "kind": "VnfAppliance",
+        "metadata": {"name": "fw", "namespace": ns},
+        "spec": {
+            "providerRef": {"name": "opnsense"},
+            "management": {"host": "127.0.0.1", "ports": {"api": sim.sim.port}},
+            "credentialsSecretRef": {"name": "fw-api"},
+            "tls": {"caSecretRef": {"name": "fw-ca"}},
+            "services": {"firewall_rules": {"policy": "replaced", "items": rules}},
+            **spec,
+        },
+    }
+
+
+def setup_secrets(kubectl: Any, ns: str, sim: SimulatorThread, creds: dict[str, str]) -> None:
+    kubectl(
+        "create", "secret", "generic", "fw-api", "-n", ns,
+        f"--from-literal=api_key={creds['api_key']}", f"--from-literal=api_secret={creds['api_secret']}",
+    )
+    secret = {
+        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "fw-ca", "namespace": ns},
+        "stringData": {"ca.crt": sim.sim.tls_ca_pem},
+    }
+    kubectl("apply", "-f", "-", input=json.dumps(secret))
+
+
+def apply(kubectl: Any, obj: dict[str, Any]) -> None:
+    kubectl("apply", "--server-side", "--field-manager=test", "-f", "-", input=json.dumps(obj))
+
+
+def ready_at(kubectl: Any, ns: str, generation: int | None = None) -> dict[str, Any]:
+    def check() -> dict[str, Any] | None:
+        obj = get_json(kubectl, "vnfappliance", "fw", "-n", ns)
+        st = obj.get("status") or {}
+        gen = generation or obj.get("metadata", {}).get("generation")
+        if st.get("observedGeneration") == gen and condition(obj, "Ready").get("status") == "True":
+            return obj
+        return None
+
+    result: dict[str, Any] = wait_for(check, timeout=90, what=f"appliance Ready at generation {generation}")
+    return result
+
+
+def ours(rules: list[dict[str, Any]], ns: str) -> list[dict[str, Any]]:
+    return [r for r in rules if f"vnf:{ns}/fw" in str(r.get("description", ""))]
+
+
+def test_converge_edit_drift_and_delete(kubectl, namespace, opnsense, operator, api_creds) -> None:  # type: ignore[no-untyped-def]
+    # A foreign rule that exists before the operator: it must survive `replaced`.
+    setup_secrets(kubectl, namespace, opnsense, api_creds)
+    apply(kubectl, make_appliance(namespace, opnsense, RULES))
+    obj = ready_at(kubectl, namespace, 1)
+    device = ours(rules_on_device(opnsense), namespace)
+    assert [r["description"].split()[-1] for r in device] == [r["description"] for r in RULES]
+    assert condition(obj, "InSync")["status"] == "True"
+    svc = obj["status"]["services"]["firewall_rules"]
+    assert svc["desired"] == 3 and svc["lastPlan"]["create"] == 3
+    assert len(svc["managedIds"]) == 3
+
+    # Edit one rule: exactly one device change.
+    edited = [dict(r) for r in RULES]
+    edited[1]["destination_port"] = "8443"
+    apply(kubectl, make_appliance(namespace, opnsense, edited))
+    obj = ready_at(kubectl, namespace, 2)
+    plan = obj["status"]["services"]["firewall_rules"]["lastPlan"]
+    assert (plan["create"], plan["update"], plan["delete"]) == (0, 1, 0)
+    device = ours(rules_on_device(opnsense), namespace)
+    assert [r["destination_port"] for r in device] == ["22", "8443", "23"]
+
+    # Dry run: a removal is planned and shown, the device keeps the rule.
+    apply(kubectl, make_appliance(namespace, opnsense, edited[:2], dryRun=True))
+    obj = ready_at(kubectl, namespace, 3)
+    assert condition(obj, "Ready")["reason"] == "DryRun"
+    assert any("delete" in line for line in obj["status"]["plan"])
+    assert len(ours(rules_on_device(opnsense), namespace)) == 3
+
+    # Back to live with two rules: the third is deleted (it is ours), and applied.
+    apply(kubectl, make_appliance(namespace, opnsense, edited[:2]))
+    ready_at(kubectl, namespace, 4)
+    assert len(ours(rules_on_device(opnsense), namespace)) == 2
+
+    # Deleting the appliance removes its rules from the device (deletionPolicy Delete).
+    kubectl("delete", "vnfappliance", "fw", "-n", namespace, "--wait=false")
+    wait_for(lambda: not ours(rules_on_device(opnsense), namespace), timeout=90, what="rules removed")
+    wait_for(
+        lambda: kubectl("get", "vnfappliance", "fw", "-n", namespace, check=False).returncode != 0,
+        timeout=60,
+        what="appliance gone after its finalizer",
+    )
+
+
+def test_invalid_item_stalls_without_touching_the_device(kubectl, namespace, opnsense, operator, api_creds) -> None:  # type: ignore[no-untyped-def]
+    setup_secrets(kubectl, namespace, opnsense, api_creds)
+    before = len(rules_on_device(opnsense))
+    bad = [dict(RULES[0]), {**RULES[1], "action": "allow"}]
+    apply(kubectl, make_appliance(namespace, opnsense, bad))
+
+    def stalled() -> dict[str, Any] | None:
+        obj = get_json(kubectl, "vnfappliance", "fw", "-n", namespace)
+        return obj if condition(obj, "Stalled").get("status") == "True" else None
+
+    obj = wait_for(stalled, what="Stalled=True for an invalid item")
+    msg = condition(obj, "Ready")["message"]
+    assert "spec.services.firewall_rules.items[1].action" in msg, msg
+    assert "allow" in msg
+    assert len(rules_on_device(opnsense)) == before
