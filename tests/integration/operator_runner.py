@@ -31,6 +31,7 @@ class OperatorProcess:
             **os.environ,
             "KUBECONFIG": str(self.kubeconfig),
             "VNF_WORKERS": "8",
+            "VNF_METRICS_PORT": "0",
             "VNF_DEFAULT_RESYNC_SECONDS": "300",
             **self.env,
         }

@@ -29,10 +29,10 @@ def _provider_entry(state: OperatorState, body: Mapping[str, Any]) -> ProviderEn
     return state.providers.resolve(pbody) if pbody is not None else None
 
 
-async def reconcile(state: OperatorState, namespace: str, name: str) -> None:
+async def reconcile(state: OperatorState, namespace: str, name: str) -> Outcome | None:
     body = state.cache.appliances.get((namespace, name))
     if body is None or body["metadata"].get("deletionTimestamp"):
-        return
+        return None
     assert state.runtime is not None
     started = time.monotonic()
     outcome = await state.runtime.reconciler.reconcile(body, _provider_entry(state, body))
@@ -42,6 +42,7 @@ async def reconcile(state: OperatorState, namespace: str, name: str) -> None:
         delay = outcome.requeue_after if outcome.transient_failure else jittered(outcome.requeue_after)
         state.queue.add_after(key, delay)
     log.debug("reconciled %s/%s in %.3fs", namespace, name, time.monotonic() - started)
+    return outcome
 
 
 async def _write(state: OperatorState, body: Mapping[str, Any], outcome: Outcome) -> None:

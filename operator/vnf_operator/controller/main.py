@@ -20,6 +20,7 @@ from vnf_operator.controller import appliance as appliance_rc
 from vnf_operator.controller import provider as provider_rc
 from vnf_operator.controller.state import OperatorState
 from vnf_operator.k8s.client import GROUP, VERSION
+from vnf_operator.logging import configure_logging, log_context
 
 STATE: OperatorState | None = None
 
@@ -45,6 +46,8 @@ async def startup(settings: kopf.OperatorSettings, logger: Any, **_: Any) -> Non
     # kopf's own "handler succeeded" events would drown ours.
     settings.posting.level = 40  # logging.ERROR
     settings.scanning.disabled = True
+    fmt = os.environ.get("VNF_LOG_FORMAT", "text")
+    configure_logging(os.environ.get("VNF_LOG_LEVEL", "INFO"), "json" if fmt == "json" else "text")
     STATE = OperatorState.from_env()
     await STATE.start()
     STATE.tasks.append(asyncio.create_task(STATE.queue.run(STATE.workers, _reconcile)))
@@ -57,15 +60,24 @@ async def cleanup(**_: Any) -> None:
         await STATE.stop()
 
 
+CONTROLLERS = {"provider": "vnfprovider", "operation": "vnfoperation", "appliance": "vnfappliance"}
+
+
 async def _reconcile(key: tuple[str, str, str]) -> None:
     kind, namespace, name = key
     state = _state()
-    if kind == "provider":
-        await provider_rc.reconcile(state, name)
-    elif kind == "operation":
-        await appliance_rc.run_operation(state, namespace, name)
-    else:
-        await appliance_rc.reconcile(state, namespace, name)
+    with (
+        state.metrics.reconcile(CONTROLLERS[kind]) as rec,
+        log_context(namespace=namespace or None, appliance=name if kind == "appliance" else None),
+    ):
+        if kind == "provider":
+            await provider_rc.reconcile(state, name)
+        elif kind == "operation":
+            await appliance_rc.run_operation(state, namespace, name)
+        else:
+            outcome = await appliance_rc.reconcile(state, namespace, name)
+            if outcome is not None and outcome.transient_failure:
+                rec.result = "requeue_after"
 
 
 @kopf.on.event(GROUP, VERSION, "vnfproviders")

@@ -13,6 +13,7 @@ from typing import Any
 from vnf_operator.controller.queue import WorkQueue
 from vnf_operator.engine.providers import ProviderCache
 from vnf_operator.engine.runtime import Runtime
+from vnf_operator.metrics import Metrics, conditions_by_type, default_metrics, start_metrics_server
 from vnf_operator.k8s.client import KubeClient, load_credentials
 
 log = logging.getLogger(__name__)
@@ -98,6 +99,9 @@ class OperatorState:
     providers: ProviderCache = field(default_factory=ProviderCache)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     runtime: Runtime | None = None
+    metrics: Metrics = field(default_factory=default_metrics)
+    metrics_port: int = 9090
+    _metrics_runner: Any = None
 
     @classmethod
     def from_env(cls) -> OperatorState:
@@ -105,10 +109,26 @@ class OperatorState:
             kube=KubeClient(load_credentials()),
             workers=int(os.environ.get("VNF_WORKERS", "16")),
             default_resync=float(os.environ.get("VNF_DEFAULT_RESYNC_SECONDS", "300")),
+            metrics_port=int(os.environ.get("VNF_METRICS_PORT", "9090")),
         )
 
     async def start(self) -> None:
-        self.runtime = Runtime(self.kube)
+        self.runtime = Runtime(self.kube, self.metrics)
+        for controller in ("vnfprovider", "vnfappliance", "vnfoperation"):
+            self.metrics.init_controller(controller, max_concurrent=self.workers)
+        self.metrics.set_build_info()
+        if self.metrics_port > 0:  # 0 disables the endpoint (several operators on one host in tests)
+            self._metrics_runner = await start_metrics_server(port=self.metrics_port, metrics=self.metrics)
+        self.tasks.append(asyncio.create_task(self._gauges()))
+
+    async def _gauges(self) -> None:
+        """Refresh the queue and appliance-condition gauges; cheap, and off the reconcile path."""
+        while True:
+            self.metrics.set_workqueue_depth("vnfappliance", self.queue.depth)
+            self.metrics.set_appliance_conditions(
+                conditions_by_type(body.get("status")) for body in self.cache.appliances.values()
+            )
+            await asyncio.sleep(5)
 
     async def stop(self) -> None:
         for t in self.tasks:
@@ -118,4 +138,6 @@ class OperatorState:
                 await t
         if self.runtime is not None:
             await self.runtime.aclose()
+        if self._metrics_runner is not None:
+            await self._metrics_runner.cleanup()
         await self.kube.aclose()

@@ -22,7 +22,8 @@ from vnf_operator.engine.connections import ConnectionFactory
 from vnf_operator.engine.health import run_health_checks
 from vnf_operator.engine.providers import ProviderEntry
 from vnf_operator.engine.secrets import SecretResolver, SecretsError
-from vnf_operator.engine.session import ApplianceRef, Session
+from vnf_operator.engine.session import ApplianceRef, RequestObserver, Session
+from vnf_operator.metrics import DeviceOutcome, Metrics
 from vnf_operator.engine.sync import ServiceResult, sync_service
 
 log = logging.getLogger(__name__)
@@ -87,9 +88,43 @@ def service_order(entry: ProviderEntry, names: list[str]) -> list[str]:
 class ApplianceReconciler:
     """Holds what outlives one reconcile (connections, secret resolver)."""
 
-    def __init__(self, secrets: SecretResolver, connections: ConnectionFactory) -> None:
+    def __init__(
+        self, secrets: SecretResolver, connections: ConnectionFactory, metrics: Metrics | None = None
+    ) -> None:
         self.secrets = secrets
         self.connections = connections
+        self.metrics = metrics
+
+    def _observer(self, provider: str) -> RequestObserver | None:
+        m = self.metrics
+        if m is None:
+            return None
+        outcomes: dict[str, DeviceOutcome] = {"success": "success", "transient": "unreachable"}
+
+        def observe(operation: str, outcome: str, seconds: float) -> None:
+            m.device_request(provider, operation, outcomes.get(outcome, "error"), seconds)
+
+        return observe
+
+    def _record(self, provider: str, results: ApplianceResults) -> None:
+        m = self.metrics
+        if m is None:
+            return
+        if results.health is not None:
+            for c in results.health.checks:
+                m.health_check(provider, c.phase, "success" if c.ok else "failure")
+        if results.bootstrap is not None and results.bootstrap.reason != "Bootstrapped":
+            m.bootstrap(provider, "success" if results.bootstrap.ok else "failure")
+        for name, svc in results.services.items():
+            if svc.plan is not None:
+                for kind, n in svc.plan.counts().items():
+                    if kind in ("create", "update", "delete", "move") and n:
+                        m.planned_change(provider, name, kind, n)
+                        if svc.plan is not None and (results.dry_run or results.report_only) and n:
+                            m.drift(provider, name)
+            for kind, n in svc.applied.items():
+                if n:
+                    m.applied_change(provider, name, kind, n)
 
     async def reconcile(
         self, body: Mapping[str, Any], entry: ProviderEntry | None, *, observe: Any = None
@@ -102,8 +137,11 @@ class ApplianceReconciler:
         results.report_only = spec.get("driftPolicy") == "report"
         resync = parse_duration(spec.get("resyncInterval"))
         events: list[Event] = []
+        provider_ref = spec.get("providerRef") or {}
+        pname: str = provider_ref.get("name", "")
 
         def finish(requeue: float | None, transient: bool = False) -> Outcome:
+            self._record(pname, results)
             new_status = assemble_status(results, previous=status, now=_now())
             return Outcome(new_status, events, requeue, transient)
 
@@ -112,8 +150,6 @@ class ApplianceReconciler:
             return finish(None)
 
         # 1. provider
-        provider_ref = spec.get("providerRef") or {}
-        pname = provider_ref.get("name", "")
         if entry is None:
             results.provider = Step(
                 False, "ProviderNotFound", f"VnfProvider {pname!r} does not exist", terminal=False
@@ -125,6 +161,7 @@ class ApplianceReconciler:
             results.provider = Step(False, "ProviderInvalid", msg, terminal=True)
             events.append(Event("Warning", "ProviderInvalid", msg))
             return finish(None)
+        observe = observe or self._observer(pname)
         pinned = provider_ref.get("version")
         if pinned and pinned != entry.version:
             msg = (

@@ -6,6 +6,7 @@ after every step that produces any, and a step whose `skipIf` holds is not run a
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -102,7 +103,11 @@ async def run_bootstrap(
             )
     except VnfError as exc:
         return BootstrapOutcome(Step(False, "BootstrapFailed", session.masker(str(exc))), outputs)
-    status = {"completed": True, "steps": done}
+    status: dict[str, Any] = {
+        "completed": True,
+        "steps": done,
+        "completedAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
     if outputs:
         status["outputsSecret"] = body["metadata"]["name"] + "-bootstrap-outputs"
     return BootstrapOutcome(

@@ -5,13 +5,14 @@ from __future__ import annotations
 from vnf_operator.engine.appliance import ApplianceReconciler
 from vnf_operator.engine.connections import ConnectionFactory
 from vnf_operator.engine.secrets import SecretReader, SecretResolver
+from vnf_operator.metrics import Metrics
 
 
 class Runtime:
-    def __init__(self, kube: SecretReader) -> None:
+    def __init__(self, kube: SecretReader, metrics: Metrics | None = None) -> None:
         self.secrets = SecretResolver(kube)
         self.connections = ConnectionFactory()
-        self.reconciler = ApplianceReconciler(self.secrets, self.connections)
+        self.reconciler = ApplianceReconciler(self.secrets, self.connections, metrics)
 
     async def aclose(self) -> None:
         await self.connections.aclose()

@@ -34,9 +34,27 @@ REPO = Path(__file__).resolve().parents[3]
 console = Console(width=140)
 
 RULES = [
-    {"description": "allow-ssh", "action": "pass", "interface": "wan", "protocol": "TCP", "destination_port": "22"},
-    {"description": "allow-https", "action": "pass", "interface": "wan", "protocol": "TCP", "destination_port": "443"},
-    {"description": "block-telnet", "action": "block", "interface": "wan", "protocol": "TCP", "destination_port": "23"},
+    {
+        "description": "allow-ssh",
+        "action": "pass",
+        "interface": "wan",
+        "protocol": "TCP",
+        "destination_port": "22",
+    },
+    {
+        "description": "allow-https",
+        "action": "pass",
+        "interface": "wan",
+        "protocol": "TCP",
+        "destination_port": "443",
+    },
+    {
+        "description": "block-telnet",
+        "action": "block",
+        "interface": "wan",
+        "protocol": "TCP",
+        "destination_port": "23",
+    },
 ]
 
 
@@ -82,14 +100,18 @@ def main(argv: list[str] | None = None) -> int:
         plane.start()
         console.print(f"    apiserver {plane.server} ready in {time.monotonic() - t0:.1f}s")
         kubectl = plane.kubectl
-        step("installing CRDs, namespace, RBAC and the operator's ServiceAccount (kubectl apply -k manifests/)")
+        step(
+            "installing CRDs, namespace, RBAC and the operator's ServiceAccount (kubectl apply -k manifests/)"
+        )
         kubectl("apply", "--server-side", "-k", str(REPO / "manifests"))
         kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
         plane.reset_discovery_cache()
 
         step("starting a simulated OPNsense appliance (HTTPS with its own CA)")
         api_key, api_secret = secrets.token_hex(16), secrets.token_urlsafe(24)
-        creds = Credentials(username="root", password=secrets.token_urlsafe(12), api_key=api_key, api_secret=api_secret)
+        creds = Credentials(
+            username="root", password=secrets.token_urlsafe(12), api_key=api_key, api_secret=api_secret
+        )
         sim = SimulatorThread("opnsense", SimulatorConfig(tls=True, credentials=creds, ssh=False))
         base_url = sim.start()
         port = sim.sim.port
@@ -99,8 +121,14 @@ def main(argv: list[str] | None = None) -> int:
         kubectl("apply", "--server-side", "-f", str(REPO / "providers" / "opnsense.yaml"))
         kubectl("create", "namespace", "demo", check=False)
         kubectl(
-            "create", "secret", "generic", "edge-fw-api", "-n", "demo",
-            "--from-literal=api_key=" + api_key, "--from-literal=api_secret=" + api_secret,
+            "create",
+            "secret",
+            "generic",
+            "edge-fw-api",
+            "-n",
+            "demo",
+            "--from-literal=api_key=" + api_key,
+            "--from-literal=api_secret=" + api_secret,
         )
         with tempfile.NamedTemporaryFile("w", suffix=".pem", delete=False) as ca:
             ca.write(sim.sim.tls_ca_pem or "")
@@ -121,17 +149,33 @@ def main(argv: list[str] | None = None) -> int:
         kubectl("apply", "--server-side", "-f", "-", input=json.dumps(appliance))
 
         step("running the operator as ServiceAccount vnf-system/vnf-operator until the appliance is Ready")
-        sa_kubeconfig = plane.service_account_kubeconfig("vnf-system", "vnf-operator", state / "operator.kubeconfig")
+        sa_kubeconfig = plane.service_account_kubeconfig(
+            "vnf-system", "vnf-operator", state / "operator.kubeconfig"
+        )
         log_path = state / "operator.log"
-        env = {**os.environ, "KUBECONFIG": str(sa_kubeconfig)}
+        env = {**os.environ, "KUBECONFIG": str(sa_kubeconfig), "VNF_METRICS_PORT": "0"}
         operator = subprocess.Popen(
-            [str(Path(sys.executable).parent / "kopf"), "run", "-m", "vnf_operator.controller.main",
-             "--all-namespaces", "--standalone"],
-            stdout=log_path.open("wb"), stderr=subprocess.STDOUT, env=env, start_new_session=True,
+            [
+                str(Path(sys.executable).parent / "kopf"),
+                "run",
+                "-m",
+                "vnf_operator.controller.main",
+                "--all-namespaces",
+                "--standalone",
+            ],
+            stdout=log_path.open("wb"),
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
         )
         t1 = time.monotonic()
         wait = kubectl(
-            "wait", "--for=condition=Ready", "vnfappliance/edge-fw", "-n", "demo", f"--timeout={int(args.timeout)}s",
+            "wait",
+            "--for=condition=Ready",
+            "vnfappliance/edge-fw",
+            "-n",
+            "demo",
+            f"--timeout={int(args.timeout)}s",
             check=False,
         )
         if wait.returncode != 0:

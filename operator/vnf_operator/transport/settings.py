@@ -96,7 +96,32 @@ class HttpSessionAuth:
     logout: HttpRequest | None = field(default=None, repr=False)
 
     def secrets(self) -> tuple[str, ...]:
-        return ()
+        """Every string in the login/logout requests' bodies, headers and queries.
+
+        The login carries the password, but which field holds it is the dictionary's business:
+        masking every value (the user name too) keeps a device that echoes its input from
+        leaking the password into an error.
+        """
+        found: list[str] = []
+        for req in (self.login, self.logout):
+            if req is not None:
+                _strings(req.json, found)
+                _strings(req.form, found)
+                _strings(req.content, found)
+                _strings(dict(req.headers), found)
+                _strings(dict(req.query), found)
+        return tuple(found)
+
+
+def _strings(value: Any, into: list[str]) -> None:
+    if isinstance(value, str):
+        into.append(value)
+    elif isinstance(value, Mapping):
+        for v in value.values():
+            _strings(v, into)
+    elif isinstance(value, list | tuple):
+        for v in value:
+            _strings(v, into)
 
 
 HttpAuthSettings = HttpBasicAuth | HttpBearerAuth | HttpHeaderAuth | HttpBodyKeyAuth | HttpSessionAuth

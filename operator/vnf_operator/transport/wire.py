@@ -227,26 +227,8 @@ def decode_error(value: Any, *, mask: Callable[[str], str], via: str = "") -> Tr
 
 
 def login_secrets(settings: HttpSettings) -> list[str]:
-    """Values a broker should mask besides the declared secrets: header values, login body strings."""
+    """Values a broker should mask besides the declared secrets: header values, login strings."""
     found: list[str] = [*settings.headers.values()]
-    auth = settings.auth
-    if isinstance(auth, HttpSessionAuth):
-
-        def walk(v: Any) -> None:
-            if isinstance(v, str):
-                found.append(v)
-            elif isinstance(v, Mapping):
-                for x in v.values():
-                    walk(x)
-            elif isinstance(v, list | tuple):
-                for x in v:
-                    walk(x)
-
-        for req in (auth.login, auth.logout):
-            if req is not None:
-                walk(req.json)
-                walk(req.form)
-                walk(req.content)
-                walk(dict(req.headers))
-                walk(dict(req.query))
+    if settings.auth is not None:
+        found.extend(settings.auth.secrets())
     return found
