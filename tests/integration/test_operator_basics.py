@@ -15,7 +15,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def operator(operator_kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
+def operator(
+    operator_kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
     proc = OperatorProcess(operator_kubeconfig, tmp_path_factory.mktemp("op") / "operator.log").start()
     yield proc
     proc.stop()
@@ -94,7 +96,9 @@ def test_provider_status_reports_validity(kubectl, operator) -> None:  # type: i
 
     def invalid():  # type: ignore[no-untyped-def]
         obj = get_json(kubectl, "vnfprovider", "broken-provider")
-        return obj if condition(obj, "Ready").get("status") == "False" and obj["status"].get("errors") else None
+        return (
+            obj if condition(obj, "Ready").get("status") == "False" and obj["status"].get("errors") else None
+        )
 
     obj = wait_for(invalid, what="provider marked invalid")
     assert condition(obj, "Stalled")["status"] == "True"

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from tests.integration.operator_runner import OperatorProcess, condition, get_json, wait_for
+
 from vnf_operator.testing.demo import SimulatorThread
 from vnf_operator.testing.simulators.base import Credentials, SimulatorConfig
 
@@ -18,9 +18,27 @@ pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
 RULES = [
-    {"description": "allow-ssh", "action": "pass", "interface": "wan", "protocol": "TCP", "destination_port": "22"},
-    {"description": "allow-https", "action": "pass", "interface": "wan", "protocol": "TCP", "destination_port": "443"},
-    {"description": "block-telnet", "action": "block", "interface": "wan", "protocol": "TCP", "destination_port": "23"},
+    {
+        "description": "allow-ssh",
+        "action": "pass",
+        "interface": "wan",
+        "protocol": "TCP",
+        "destination_port": "22",
+    },
+    {
+        "description": "allow-https",
+        "action": "pass",
+        "interface": "wan",
+        "protocol": "TCP",
+        "destination_port": "443",
+    },
+    {
+        "description": "block-telnet",
+        "action": "block",
+        "interface": "wan",
+        "protocol": "TCP",
+        "destination_port": "23",
+    },
 ]
 
 
@@ -40,7 +58,10 @@ def opnsense(api_creds: dict[str, str]) -> Iterator[SimulatorThread]:
 
 @pytest.fixture(scope="module")
 def operator(
-    operator_kubeconfig: Path, kubectl: Any, tmp_path_factory: pytest.TempPathFactory, api_creds: dict[str, str]
+    operator_kubeconfig: Path,
+    kubectl: Any,
+    tmp_path_factory: pytest.TempPathFactory,
+    api_creds: dict[str, str],
 ) -> Iterator[OperatorProcess]:
     kubectl("apply", "--server-side", "-f", str(REPO / "providers" / "opnsense.yaml"))
     proc = OperatorProcess(operator_kubeconfig, tmp_path_factory.mktemp("op") / "operator.log").start()
@@ -80,11 +101,19 @@ def make_appliance(ns: str, sim: SimulatorThread, rules: list[dict[str, Any]], *
 
 def setup_secrets(kubectl: Any, ns: str, sim: SimulatorThread, creds: dict[str, str]) -> None:
     kubectl(
-        "create", "secret", "generic", "fw-api", "-n", ns,
-        f"--from-literal=api_key={creds['api_key']}", f"--from-literal=api_secret={creds['api_secret']}",
+        "create",
+        "secret",
+        "generic",
+        "fw-api",
+        "-n",
+        ns,
+        f"--from-literal=api_key={creds['api_key']}",
+        f"--from-literal=api_secret={creds['api_secret']}",
     )
     secret = {
-        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "fw-ca", "namespace": ns},
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "fw-ca", "namespace": ns},
         "stringData": {"ca.crt": sim.sim.tls_ca_pem},
     }
     kubectl("apply", "-f", "-", input=json.dumps(secret))
@@ -155,7 +184,9 @@ def test_converge_edit_drift_and_delete(kubectl, namespace, opnsense, operator, 
     )
 
 
-def test_invalid_item_stalls_without_touching_the_device(kubectl, namespace, opnsense, operator, api_creds) -> None:  # type: ignore[no-untyped-def]
+def test_invalid_item_stalls_without_touching_the_device(
+    kubectl, namespace, opnsense, operator, api_creds
+) -> None:  # type: ignore[no-untyped-def]
     setup_secrets(kubectl, namespace, opnsense, api_creds)
     before = len(rules_on_device(opnsense))
     bad = [dict(RULES[0]), {**RULES[1], "action": "allow"}]

@@ -19,8 +19,12 @@ from vnf_operator.core.rendered import CliCommands, HttpRequest
 pytestmark = pytest.mark.unit
 
 ROOT = Path(__file__).resolve().parents[2]
-PAYLOADS: list[dict[str, Any]] = yaml.safe_load((Path(__file__).parent / "corpus" / "injection-payloads.yaml").read_text())
-PAYLOADS.append({"name": "overlong", "value": "A" * 5000, "cli_token": False, "quotable": False, "path_ok": False})
+PAYLOADS: list[dict[str, Any]] = yaml.safe_load(
+    (Path(__file__).parent / "corpus" / "injection-payloads.yaml").read_text()
+)
+PAYLOADS.append(
+    {"name": "overlong", "value": "A" * 5000, "cli_token": False, "quotable": False, "path_ok": False}
+)
 IDS = [p["name"] for p in PAYLOADS]
 
 DICTIONARY = """
@@ -54,7 +58,9 @@ def lp() -> LoadedProvider:
     return load_provider_text(DICTIONARY, source="injection.yaml")
 
 
-CTX = TemplateContext(appliance=ApplianceInfo(name="a", host="192.0.2.1"), credentials={"token": "t0ken-value"})
+CTX = TemplateContext(
+    appliance=ApplianceInfo(name="a", host="192.0.2.1"), credentials={"token": "t0ken-value"}
+)
 
 
 def _get(lp: LoadedProvider, value: str, *, id: str = "abc") -> HttpRequest:
@@ -155,7 +161,9 @@ def test_a_value_never_adds_a_cli_line(lp: LoadedProvider) -> None:
 def test_shipped_providers_reject_injection_in_items() -> None:
     opn = load_provider_file(ROOT / "providers" / "opnsense.yaml")
     with pytest.raises(InjectionError):
-        render_operation(opn, "firewall_rules", "update", CTX.for_item({"description": "x"}, id="..").replace())
+        render_operation(
+            opn, "firewall_rules", "update", CTX.for_item({"description": "x"}, id="..").replace()
+        )
     cisco = load_provider_file(ROOT / "providers" / "cisco-iosxe.yaml")
     item = {"name": "GigabitEthernet1", "description": "x\nreload", "shutdown": False}
     with pytest.raises(InjectionError) as info:
@@ -163,5 +171,8 @@ def test_shipped_providers_reject_injection_in_items() -> None:
     assert info.value.where == "spec.services.interfaces.operations.create.cli.commands[1]"
     with pytest.raises(InjectionError):
         render_operation(
-            cisco, "bgp_neighbors", "create", CTX.for_item({"asn": 1, "neighbor_ip": "1.1.1.1 shutdown", "remote_as": 2})
+            cisco,
+            "bgp_neighbors",
+            "create",
+            CTX.for_item({"asn": 1, "neighbor_ip": "1.1.1.1 shutdown", "remote_as": 2}),
         )

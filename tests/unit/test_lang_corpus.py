@@ -42,7 +42,9 @@ def test_malformed_dictionary_gets_its_precise_error(path: Path) -> None:
         load_provider_file(path)
     problems = info.value.problems
     assert problems, "a DictionaryError must carry problems"
-    assert any(p.path == want_path and want_text in p.message for p in problems), "\n".join(map(str, problems))
+    assert any(p.path == want_path and want_text in p.message for p in problems), "\n".join(
+        map(str, problems)
+    )
     assert info.value.source == str(path)
     assert "Traceback" not in str(info.value)
 

@@ -72,7 +72,12 @@ def test_bare_dictionary_paths_have_no_spec_prefix() -> None:
 
 
 def test_manifest_paths_start_with_spec() -> None:
-    doc = {"apiVersion": m.API_VERSION, "kind": "VnfProvider", "metadata": {"name": "x"}, "spec": yaml.safe_load(MINIMAL)}
+    doc = {
+        "apiVersion": m.API_VERSION,
+        "kind": "VnfProvider",
+        "metadata": {"name": "x"},
+        "spec": yaml.safe_load(MINIMAL),
+    }
     doc["spec"]["connections"]["api"]["port"] = "nope"
     with pytest.raises(DictionaryError) as info:
         load_provider_data(doc)
@@ -146,11 +151,14 @@ def test_unreadable_file_is_a_dictionary_error(tmp_path: Path) -> None:
 
 
 def test_credentials_are_checked_in_every_template_place() -> None:
-    text = MINIMAL + """
+    text = (
+        MINIMAL
+        + """
 healthChecks:
   - name: h
     http: {path: /x, headers: {X-Token: "{{ credentials.nope }}"}}
 """
+    )
     with pytest.raises(DictionaryError) as info:
         load_provider_text(text)
     assert info.value.problems[0].path == "healthChecks[0].http.headers.X-Token"

@@ -121,7 +121,10 @@ def test_is_defined_and_default_work_with_strict_undefined() -> None:
 
 
 def test_field_names_win_over_dict_methods() -> None:
-    assert r("{{ item.items }}-{{ item.values }}-{{ item.keys }}", item={"items": 1, "values": 2, "keys": 3}) == "1-2-3"
+    assert (
+        r("{{ item.items }}-{{ item.values }}-{{ item.keys }}", item={"items": 1, "values": 2, "keys": 3})
+        == "1-2-3"
+    )
 
 
 # ----------------------------------------------------------------------------- sandbox

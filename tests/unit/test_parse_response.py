@@ -36,12 +36,23 @@ def _parse(lp: LoadedProvider, service: str, op: str, captured: str, status: int
     cli = operation.cli is not None
     raw = RawResponse(status=None if cli else status, text=text)
     return parse_response(
-        operation.response, raw, where=f"{where}.response", operation_kind=op, error_patterns=CISCO_ERRORS if cli else ()
+        operation.response,
+        raw,
+        where=f"{where}.response",
+        operation_kind=op,
+        error_patterns=CISCO_ERRORS if cli else (),
     )
 
 
 def _result(p: Parsed) -> dict[str, Any]:
-    return {"ok": p.ok, "error": p.error, "id": p.id, "absent": p.absent, "captured": p.captured, "items": p.items}
+    return {
+        "ok": p.ok,
+        "error": p.error,
+        "id": p.id,
+        "absent": p.absent,
+        "captured": p.captured,
+        "items": p.items,
+    }
 
 
 def _check(name: str, p: Parsed) -> None:
@@ -58,11 +69,21 @@ GOLDENS = {
     "opnsense-addRule-saved": (OPN, "firewall_rules", "create", "opnsense-addRule-saved.response.json"),
     "opnsense-addRule-failed": (OPN, "firewall_rules", "create", "opnsense-addRule-failed.response.json"),
     "opnsense-delRule-notfound": (OPN, "firewall_rules", "delete", "opnsense-delRule-notfound.response.json"),
-    "cisco-show-ip-bgp-summary": (CISCO, "monitoring", "show_bgp_summary", "cisco-show-ip-bgp-summary.response.txt"),
+    "cisco-show-ip-bgp-summary": (
+        CISCO,
+        "monitoring",
+        "show_bgp_summary",
+        "cisco-show-ip-bgp-summary.response.txt",
+    ),
     "cisco-interfaces-list": (CISCO, "interfaces", "list", "cisco-show-running-interfaces.response.txt"),
     "cisco-acl-list": (CISCO, "acl", "list", "cisco-show-running-acl.response.txt"),
     "cisco-config-error": (CISCO, "static_routes", "create", "cisco-config-error.response.txt"),
-    "cisco-restconf-interfaces": (CISCO, "monitoring", "get_interfaces", "cisco-restconf-interfaces.response.json"),
+    "cisco-restconf-interfaces": (
+        CISCO,
+        "monitoring",
+        "get_interfaces",
+        "cisco-restconf-interfaces.response.json",
+    ),
 }
 
 
@@ -101,7 +122,11 @@ def test_opnsense_delete_of_a_missing_rule_is_absent() -> None:
 
 def test_opnsense_http_errors_keep_the_device_message() -> None:
     op, _ = find_operation(OPN, "firewall_rules", "create")
-    p = parse_response(op.response, RawResponse(status=500, text='{"errorMessage":"Rule in use","errorTitle":"Error"}'), where="w")
+    p = parse_response(
+        op.response,
+        RawResponse(status=500, text='{"errorMessage":"Rule in use","errorTitle":"Error"}'),
+        where="w",
+    )
     assert not p.ok and p.error == "Rule in use"
     html = parse_response(op.response, RawResponse(status=502, text="<html>Bad gateway</html>"), where="w")
     assert not html.ok and html.error.startswith("HTTP status 502")
@@ -117,7 +142,12 @@ def test_bgp_summary_via_ntc_templates() -> None:
 
 def test_cisco_lists_compute_cidrs_and_types() -> None:
     ifaces = _parse(CISCO, "interfaces", "list", "cisco-show-running-interfaces.response.txt").items
-    assert ifaces[1] == {"name": "GigabitEthernet2", "description": "uplink to core", "shutdown": "", "ipv4": "10.0.0.1/30"}
+    assert ifaces[1] == {
+        "name": "GigabitEthernet2",
+        "description": "uplink to core",
+        "shutdown": "",
+        "ipv4": "10.0.0.1/30",
+    }
     assert "ipv4" not in ifaces[2] and ifaces[2]["shutdown"] == "shutdown"
     acl = _parse(CISCO, "acl", "list", "cisco-show-running-acl.response.txt").items
     assert acl[0]["destination"] == "10.1.1.10/32" and acl[0]["sequence"] == 10
@@ -143,7 +173,10 @@ def test_successful_answer_that_does_not_decode_is_a_parse_error() -> None:
 def test_list_answer_that_is_not_a_list_is_a_parse_error() -> None:
     with pytest.raises(ParseError, match="set `response.items`"):
         parse_response(Response(), RawResponse(status=200, text='{"a": 1}'), where="w", operation_kind="list")
-    assert parse_response(Response(), RawResponse(status=204, text=""), where="w", operation_kind="list").items == []
+    assert (
+        parse_response(Response(), RawResponse(status=204, text=""), where="w", operation_kind="list").items
+        == []
+    )
 
 
 def test_exec_exit_status_fails() -> None:
@@ -157,12 +190,18 @@ def test_xml_answers_become_data() -> None:
     p = parse_response(spec, RawResponse(status=200, text=text), where="w", operation_kind="list")
     assert p.items == [{"name": "a", "id": "1"}, {"name": "b", "id": "2"}]
     with pytest.raises(ParseError, match="DOCTYPE"):
-        parse_response(spec, RawResponse(status=200, text='<!DOCTYPE x [<!ENTITY a "b">]><rules/>'), where="w")
+        parse_response(
+            spec, RawResponse(status=200, text='<!DOCTYPE x [<!ENTITY a "b">]><rules/>'), where="w"
+        )
 
 
 def test_capture_and_regex_values_from_text() -> None:
-    spec = Response(format="text", capture={"serial": r"Processor board ID (\S+)", "ver": r"Version (?P<ver>[\d.]+)"})
-    p = parse_response(spec, RawResponse(text="Cisco IOS XE Software, Version 17.9.4\nProcessor board ID 9ABC\n"), where="w")
+    spec = Response(
+        format="text", capture={"serial": r"Processor board ID (\S+)", "ver": r"Version (?P<ver>[\d.]+)"}
+    )
+    p = parse_response(
+        spec, RawResponse(text="Cisco IOS XE Software, Version 17.9.4\nProcessor board ID 9ABC\n"), where="w"
+    )
     assert p.captured == {"serial": "9ABC", "ver": "17.9.4"}
 
 
@@ -176,9 +215,19 @@ def test_capture_and_regex_values_from_text() -> None:
         (Expect(), RawResponse(status=401, text="{}"), False, "HTTP status 401, expected 2xx"),
         (Expect(status=[200, 404]), RawResponse(status=404), True, ""),
         (Expect(jsonpath="$.status", equals="ok"), RawResponse(status=200, text='{"status":"ok"}'), True, ""),
-        (Expect(jsonpath="$.status", equals="ok"), RawResponse(status=200, text='{"status":"bad"}'), False, 'is "bad"'),
+        (
+            Expect(jsonpath="$.status", equals="ok"),
+            RawResponse(status=200, text='{"status":"bad"}'),
+            False,
+            'is "bad"',
+        ),
         (Expect(jsonpath="$.n", equals=3), RawResponse(status=200, text='{"n":"3"}'), True, ""),
-        (Expect(jsonpath="$.v", one_of=["a", "b"]), RawResponse(status=200, text='{"v":"c"}'), False, "one of"),
+        (
+            Expect(jsonpath="$.v", one_of=["a", "b"]),
+            RawResponse(status=200, text='{"v":"c"}'),
+            False,
+            "one of",
+        ),
         (Expect(jsonpath="$.rows"), RawResponse(status=200, text='{"x":1}'), False, "matched nothing"),
         (Expect(jsonpath="$.rows"), RawResponse(status=200, text="<html>"), False, "not JSON"),
         (Expect(matches="IOS[ -]XE"), RawResponse(text="Cisco IOS XE Software"), True, ""),
@@ -215,24 +264,35 @@ for lp in (OPN, CISCO):
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
     max_leaves=20,
 )
 bodies = st.one_of(
     st.text(max_size=300),
     json_values.map(json.dumps),
-    st.builds(lambda rows: json.dumps({"rows": rows, "result": "saved", "uuid": "u"}), st.lists(json_values, max_size=3)),
+    st.builds(
+        lambda rows: json.dumps({"rows": rows, "result": "saved", "uuid": "u"}),
+        st.lists(json_values, max_size=3),
+    ),
     st.sampled_from([(GOLDEN / n).read_text() for n in sorted(p.name for p in GOLDEN.glob("*.response.*"))]),
 )
 
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
-@given(index=st.integers(min_value=0, max_value=len(SPECS) - 1), body=bodies, status=st.sampled_from([200, 201, 204, 400, 404, 500]))
+@given(
+    index=st.integers(min_value=0, max_value=len(SPECS) - 1),
+    body=bodies,
+    status=st.sampled_from([200, 201, 204, 400, 404, 500]),
+)
 def test_any_body_gives_a_result_or_a_parse_error(index: int, body: str, status: int) -> None:
     name, spec, cli = SPECS[index]
     raw = RawResponse(status=None if cli else status, text=body)
     try:
-        p = parse_response(spec, raw, where=name, operation_kind=name.rsplit(".", 1)[-1], error_patterns=CISCO_ERRORS)
+        p = parse_response(
+            spec, raw, where=name, operation_kind=name.rsplit(".", 1)[-1], error_patterns=CISCO_ERRORS
+        )
     except ParseError:
         return
     assert isinstance(p.ok, bool)
@@ -241,7 +301,11 @@ def test_any_body_gives_a_result_or_a_parse_error(index: int, body: str, status:
 
 @given(expect_text=st.text(max_size=40), body=st.text(max_size=100), status=st.none() | st.integers(100, 599))
 def test_check_expect_never_raises(expect_text: str, body: str, status: int | None) -> None:
-    for expect in (Expect(jsonpath=expect_text or "$"), Expect(matches=expect_text), Expect(not_matches=expect_text)):
+    for expect in (
+        Expect(jsonpath=expect_text or "$"),
+        Expect(matches=expect_text),
+        Expect(not_matches=expect_text),
+    ):
         try:
             ok, why = check_expect(expect, RawResponse(status=status, text=body))
         except VnfError:  # pragma: no cover - check_expect reports problems as (False, why)

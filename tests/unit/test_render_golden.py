@@ -71,7 +71,12 @@ CASES: dict[str, tuple[str, str, str, dict[str, Any]]] = {
         "update",
         {"item": {**RULE, "log": True}, "actual": ACTUAL_RULE, "id": ACTUAL_RULE["uuid"]},
     ),
-    "opnsense-firewall-delete": ("opnsense", "firewall_rules", "delete", {"actual": ACTUAL_RULE, "id": ACTUAL_RULE["uuid"]}),
+    "opnsense-firewall-delete": (
+        "opnsense",
+        "firewall_rules",
+        "delete",
+        {"actual": ACTUAL_RULE, "id": ACTUAL_RULE["uuid"]},
+    ),
     "opnsense-firewall-move": (
         "opnsense",
         "firewall_rules",
@@ -98,7 +103,12 @@ CASES: dict[str, tuple[str, str, str, dict[str, Any]]] = {
         "create",
         {"item": {"name": "GigabitEthernet2", "description": "uplink to core", "ipv4": "10.0.0.1/30"}},
     ),
-    "cisco-interfaces-delete": ("cisco-iosxe", "interfaces", "delete", {"actual": {"name": "Loopback10"}, "id": "Loopback10"}),
+    "cisco-interfaces-delete": (
+        "cisco-iosxe",
+        "interfaces",
+        "delete",
+        {"actual": {"name": "Loopback10"}, "id": "Loopback10"},
+    ),
     "cisco-static-routes-create": (
         "cisco-iosxe",
         "static_routes",

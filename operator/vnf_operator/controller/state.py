@@ -13,8 +13,8 @@ from typing import Any
 from vnf_operator.controller.queue import WorkQueue
 from vnf_operator.engine.providers import ProviderCache
 from vnf_operator.engine.runtime import Runtime
-from vnf_operator.metrics import Metrics, conditions_by_type, default_metrics, start_metrics_server
 from vnf_operator.k8s.client import KubeClient, load_credentials
+from vnf_operator.metrics import Metrics, conditions_by_type, default_metrics, start_metrics_server
 
 log = logging.getLogger(__name__)
 

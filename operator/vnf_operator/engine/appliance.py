@@ -23,8 +23,8 @@ from vnf_operator.engine.health import run_health_checks
 from vnf_operator.engine.providers import ProviderEntry
 from vnf_operator.engine.secrets import SecretResolver, SecretsError
 from vnf_operator.engine.session import ApplianceRef, RequestObserver, Session
-from vnf_operator.metrics import DeviceOutcome, Metrics
 from vnf_operator.engine.sync import ServiceResult, sync_service
+from vnf_operator.metrics import DeviceOutcome, Metrics
 
 log = logging.getLogger(__name__)
 
@@ -310,7 +310,7 @@ class ApplianceReconciler:
 
 
 def _backoff(status: Mapping[str, Any]) -> float:
-    failures = int((status.get("failures") or 0)) + 1
+    failures = int(status.get("failures") or 0) + 1
     return float(min(300, 5 * 2 ** min(failures, 6)))
 
 

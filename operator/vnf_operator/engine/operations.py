@@ -6,12 +6,12 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from vnf_operator.core.diff import item_key
 from vnf_operator.core.errors import ItemValidationError, VnfError
 from vnf_operator.core.itemschema import validate_params
 from vnf_operator.engine.providers import ProviderEntry
 from vnf_operator.engine.secrets import SecretsError
 from vnf_operator.engine.session import ApplianceRef, Session
-from vnf_operator.core.diff import item_key
 from vnf_operator.engine.sync import comparison_rules, list_items, service_marker, strip_marker
 
 MAX_ROWS = 200

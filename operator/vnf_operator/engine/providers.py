@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from vnf_operator.core.status import summarize_provider
 from vnf_operator.core.errors import DictionaryError, Problem
 from vnf_operator.core.loader import load_provider_text
+from vnf_operator.core.status import summarize_provider
 
 if TYPE_CHECKING:
     from vnf_operator.core.loader import LoadedProvider

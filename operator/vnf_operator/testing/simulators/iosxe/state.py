@@ -64,7 +64,9 @@ class Endpoint:
     eq: str | None = None
 
     def cli(self) -> str:
-        text = {"any": "any", "host": f"host {self.address}", "network": f"{self.address} {self.wildcard}"}[self.kind]
+        text = {"any": "any", "host": f"host {self.address}", "network": f"{self.address} {self.wildcard}"}[
+            self.kind
+        ]
         return f"{text} eq {self.eq}" if self.eq else text
 
 
@@ -234,7 +236,9 @@ class IosConfig:
             "Neighbor        V           AS MsgRcvd MsgSent   TblVer  InQ OutQ Up/Down  State/PfxRcd",
         ]
         for address, neighbor in self.bgp.neighbors.items():
-            lines.append(f"{address:<15} 4 {neighbor.remote_as:>12}       0       0        1    0    0 never    Idle")
+            lines.append(
+                f"{address:<15} 4 {neighbor.remote_as:>12}       0       0        1    0    0 never    Idle"
+            )
         return "\n".join(lines) + "\n"
 
     def access_lists(self) -> str:
