@@ -119,10 +119,11 @@ def _cell(value: Any) -> str:
 
 
 def _table(title: str, data: dict[str, Any]) -> None:
-    console = Console(soft_wrap=False, highlight=False)
     if not data["ok"]:
-        console.print(f"✗ Response of VNF operation {title}: failed: {data.get('error', '')}", markup=False)
+        extra = " (the item does not exist)" if data.get("absent") else ""
+        click.echo(f"✗ Response of VNF operation {title}: failed{extra}: {data.get('error', '')}")
         return
+    console = Console(soft_wrap=False, highlight=False)
     items: list[dict[str, Any]] = data["items"]
     singles = {k: v for k, v in data.items() if k in ("id", "absent")}
     if len(items) == 1 or (not items and (singles or data.get("captured"))):
@@ -139,7 +140,11 @@ def _table(title: str, data: dict[str, Any]) -> None:
         columns += [k for k in it if k not in columns]
     table = Table(title=f"Response of VNF operation: {title} ({len(items)} item(s))")
     for c in columns:
-        table.add_column(c, overflow="fold")
-    for it in items:
-        table.add_row(*(_cell(it.get(c)) for c in columns))
+        table.add_column(c, no_wrap=True)
+    rows = [[_cell(it.get(c)) for c in columns] for it in items]
+    for row in rows:
+        table.add_row(*row)
+    # Like `kubectl get -o wide`: never squeeze cells; a wide table makes long lines.
+    needed = sum(max([len(c), *(len(r[i]) for r in rows)]) + 3 for i, c in enumerate(columns)) + 1
+    console.width = max(console.width, needed)
     console.print(table)

@@ -127,7 +127,7 @@ def value_problem(spec: FieldSpec, value: Any) -> str | None:
     problem = type_problem(spec.type, value)
     if problem:
         if spec.any_values:
-            problem += f" (or {', '.join(spec.any_values)})"
+            problem += f" (or {' or '.join(_show(v) for v in spec.any_values)})"
         return problem
     if isinstance(value, str):
         if spec.pattern:

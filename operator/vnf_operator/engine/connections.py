@@ -232,6 +232,7 @@ class ConnectionFactory:
                     connect_timeout=resolved.connect_timeout,
                     command_timeout=resolved.command_timeout,
                     keepalive_interval=resolved.keepalive_interval,
+                    masker=masker,
                 )
                 ssh[name] = self.pool.ssh(appliance, settings, reach=reach, limits=limits)
             else:
@@ -247,6 +248,7 @@ class ConnectionFactory:
                     headers=dict(resolved.headers),
                     connect_timeout=resolved.connect_timeout,
                     read_timeout=resolved.read_timeout,
+                    masker=masker,
                 )
                 http[name] = self.pool.http(appliance, hs, reach=reach, limits=limits)
         conns = Connections(appliance, http, ssh, limits, tcp, patterns, masker)
