@@ -3,6 +3,9 @@
 `linux_router_lab` is one `LinuxRouterLab` per test module (see docs/linux-router.md). It needs
 root; it is skipped only when not running as root. Missing Debian packages are an error, not a
 skip: `make deps` (hack/install-deps.sh) installs them.
+
+The operator e2e tests (`test_*_operator.py`) also use the integration tier's control plane
+fixtures (`control_plane`, `kubectl`, `operator_kubeconfig`, `namespace`), imported below.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import os
 from collections.abc import Iterator
 
 import pytest
+from tests.integration.conftest import control_plane, kubectl, namespace, operator_kubeconfig  # noqa: F401
 
 from vnf_operator.testing.netns import LabConfig, LinuxRouterLab
 

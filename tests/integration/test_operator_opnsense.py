@@ -201,3 +201,67 @@ def test_invalid_item_stalls_without_touching_the_device(
     assert "spec.services.firewall_rules.items[1].action" in msg, msg
     assert "allow" in msg
     assert len(rules_on_device(opnsense)) == before
+
+
+def test_operation_lists_rules_and_kubectl_wait(kubectl, namespace, opnsense, operator, api_creds) -> None:  # type: ignore[no-untyped-def]
+    setup_secrets(kubectl, namespace, opnsense, api_creds)
+    apply(kubectl, make_appliance(namespace, opnsense, RULES[:2]))
+    # `kubectl wait` on the Ready condition works as users script it.
+    kubectl("wait", "--for=condition=Ready", "vnfappliance/fw", "-n", namespace, "--timeout=90s")
+    op = {
+        "apiVersion": "vnf.operators.dev/v1alpha1",
+        "kind": "VnfOperation",
+        "metadata": {"name": "list-rules", "namespace": namespace},
+        "spec": {"applianceRef": {"name": "fw"}, "service": "firewall_rules", "operation": "list"},
+    }
+    apply(kubectl, op)
+
+    def finished() -> dict[str, Any] | None:
+        obj = get_json(kubectl, "vnfoperation", "list-rules", "-n", namespace)
+        return obj if (obj.get("status") or {}).get("phase") in ("Succeeded", "Failed") else None
+
+    obj = wait_for(finished, what="VnfOperation finished")
+    status = obj["status"]
+    assert status["phase"] == "Succeeded", status
+    descriptions = [str(r.get("description", "")) for r in status["rows"]]
+    assert any(d.endswith("allow-ssh") for d in descriptions), descriptions
+    assert "description" in status["columns"]
+    printed = kubectl("get", "vnfoperation", "list-rules", "-n", namespace).stdout
+    assert "Succeeded" in printed
+
+    # An operation the service does not have fails with a clear message.
+    bad = {**op, "metadata": {"name": "bad-op", "namespace": namespace}}
+    bad["spec"] = {**op["spec"], "operation": "reboot"}
+    apply(kubectl, bad)
+
+    def failed() -> dict[str, Any] | None:
+        obj = get_json(kubectl, "vnfoperation", "bad-op", "-n", namespace)
+        return obj if (obj.get("status") or {}).get("phase") == "Failed" else None
+
+    obj = wait_for(failed, what="VnfOperation failed")
+    assert "spec.operation" in obj["status"]["error"]
+
+
+def test_provider_in_use_is_not_deleted(kubectl, namespace, opnsense, operator, api_creds) -> None:  # type: ignore[no-untyped-def]
+    setup_secrets(kubectl, namespace, opnsense, api_creds)
+    apply(kubectl, make_appliance(namespace, opnsense, RULES[:1]))
+    ready_at(kubectl, namespace, 1)
+    kubectl("delete", "vnfprovider", "opnsense", "--wait=false")
+    # It stays (its finalizer waits for the appliance), and the appliance keeps working.
+    obj = wait_for(
+        lambda: (
+            get_json(kubectl, "vnfprovider", "opnsense").get("metadata", {}).get("deletionTimestamp")
+            and get_json(kubectl, "vnfprovider", "opnsense")
+        ),
+        what="provider marked for deletion",
+    )
+    assert obj["metadata"].get("finalizers"), obj["metadata"]
+    # Every appliance of this module uses it: once all are gone, the provider goes too.
+    kubectl("delete", "vnfappliance", "--all", "--all-namespaces", "--wait=false")
+    wait_for(
+        lambda: kubectl("get", "vnfprovider", "opnsense", check=False).returncode != 0,
+        timeout=120,
+        what="provider deleted once unused",
+    )
+    # Restore it for the other tests of this module.
+    kubectl("apply", "--server-side", "-f", str(REPO / "providers" / "opnsense.yaml"))

@@ -59,7 +59,14 @@ def test_validate_missing_file_is_one_line(tmp_path: Path) -> None:
 
 def test_render_http_with_placeholders() -> None:
     code, out, _ = run(
-        "render", OPN, "--service", "firewall_rules", "--op", "create", "--item", "{description: allow ssh, interface: lan}"
+        "render",
+        OPN,
+        "--service",
+        "firewall_rules",
+        "--op",
+        "create",
+        "--item",
+        "{description: allow ssh, interface: lan}",
     )
     assert code == 0
     lines = out.splitlines()
@@ -75,7 +82,18 @@ def test_render_masks_given_credentials(tmp_path: Path) -> None:
     item = tmp_path / "item.yaml"
     item.write_text(yaml.safe_dump({"description": "SECRET-abcdef leak?", "interface": "lan"}))
     code, out, _ = run(
-        "render", OPN, "-s", "firewall_rules", "--op", "create", "--item", str(item), "--credentials", str(creds), "-o", "json"
+        "render",
+        OPN,
+        "-s",
+        "firewall_rules",
+        "--op",
+        "create",
+        "--item",
+        str(item),
+        "--credentials",
+        str(creds),
+        "-o",
+        "json",
     )
     assert code == 0
     data = json.loads(out)
@@ -107,9 +125,20 @@ def test_render_cli_operation_yaml_output() -> None:
 
 def test_render_uses_the_actual_items_id_and_vars(tmp_path: Path) -> None:
     code, out, _ = run(
-        "render", OPN, "-s", "firewall_rules", "--op", "delete", "--actual", "{uuid: abc-123, description: x}", "--port", "api=8443"
+        "render",
+        OPN,
+        "-s",
+        "firewall_rules",
+        "--op",
+        "delete",
+        "--actual",
+        "{uuid: abc-123, description: x}",
+        "--port",
+        "api=8443",
     )
-    assert code == 0 and out.splitlines()[0] == "POST https://192.0.2.1:8443/api/firewall/filter/delRule/abc-123"
+    assert (
+        code == 0 and out.splitlines()[0] == "POST https://192.0.2.1:8443/api/firewall/filter/delRule/abc-123"
+    )
 
 
 def test_render_health_check_and_bootstrap_step() -> None:
@@ -121,15 +150,44 @@ def test_render_health_check_and_bootstrap_step() -> None:
 
 
 def test_render_errors_are_one_line() -> None:
-    code, out, err = run("render", OPN, "-s", "firewall_rules", "--op", "create", "--item", "{description: x, interface: lan, action: allow}")
+    code, out, err = run(
+        "render",
+        OPN,
+        "-s",
+        "firewall_rules",
+        "--op",
+        "create",
+        "--item",
+        "{description: x, interface: lan, action: allow}",
+    )
     assert code == 1 and out == ""
-    assert err.strip() == 'vnfctl: error: invalid items: item.action: "allow" is not one of pass, block, reject'
-    code, _, err = run("render", OPN, "-s", "firewall_rules", "--op", "update", "--item", "{description: x, interface: lan}")
+    assert (
+        err.strip() == 'vnfctl: error: invalid items: item.action: "allow" is not one of pass, block, reject'
+    )
+    code, _, err = run(
+        "render", OPN, "-s", "firewall_rules", "--op", "update", "--item", "{description: x, interface: lan}"
+    )
     assert code == 1
-    assert err.strip() == "vnfctl: error: spec.services.firewall_rules.operations.update.http.path: undefined variable `id`"
+    assert (
+        err.strip()
+        == "vnfctl: error: spec.services.firewall_rules.operations.update.http.path: undefined variable `id`"
+    )
     code, _, err = run("render", OPN, "-s", "nope", "--op", "list")
     assert code == 1 and "spec.services.nope: no such service" in err
-    code, _, err = run("render", CISCO, "-s", "bgp_neighbors", "--op", "create", "--item", "{asn: 1, neighbor_ip: '1.1.1.1', remote_as: 2}", "--id", "x", "--vars", "bad")
+    code, _, err = run(
+        "render",
+        CISCO,
+        "-s",
+        "bgp_neighbors",
+        "--op",
+        "create",
+        "--item",
+        "{asn: 1, neighbor_ip: '1.1.1.1', remote_as: 2}",
+        "--id",
+        "x",
+        "--vars",
+        "bad",
+    )
     assert code == 2 and "expected NAME=VALUE" in err
 
 
@@ -143,7 +201,16 @@ def test_render_invalid_dictionary_summary_and_verbose(tmp_path: Path) -> None:
 
 
 def test_parse_table_of_opnsense_rules() -> None:
-    code, out, _ = run("parse", OPN, "-s", "firewall_rules", "--op", "list", "--response", str(GOLDEN / "opnsense-searchRule.response.json"))
+    code, out, _ = run(
+        "parse",
+        OPN,
+        "-s",
+        "firewall_rules",
+        "--op",
+        "list",
+        "--response",
+        str(GOLDEN / "opnsense-searchRule.response.json"),
+    )
     assert code == 0
     assert "Response of VNF operation: firewall_rules/list (3 item(s))" in out
     assert "123e4567-e89b-12d3-a456-426614174002" in out
@@ -151,25 +218,57 @@ def test_parse_table_of_opnsense_rules() -> None:
 
 def test_parse_json_of_bgp_summary() -> None:
     code, out, _ = run(
-        "parse", CISCO, "-s", "monitoring", "--op", "show_bgp_summary", "--response", str(GOLDEN / "cisco-show-ip-bgp-summary.response.txt"), "-o", "json"
+        "parse",
+        CISCO,
+        "-s",
+        "monitoring",
+        "--op",
+        "show_bgp_summary",
+        "--response",
+        str(GOLDEN / "cisco-show-ip-bgp-summary.response.txt"),
+        "-o",
+        "json",
     )
     assert code == 0
     data = json.loads(out)
-    assert data["ok"] is True and [i["bgp_neighbor"] for i in data["items"]] == ["10.0.0.2", "10.0.0.6", "192.0.2.77"]
+    assert data["ok"] is True and [i["bgp_neighbor"] for i in data["items"]] == [
+        "10.0.0.2",
+        "10.0.0.6",
+        "192.0.2.77",
+    ]
 
 
 def test_parse_single_item_table_and_failure_exit_code() -> None:
-    code, out, _ = run("parse", OPN, "-s", "firewall_rules", "--op", "create", "--response", "-", input='{"result":"saved","uuid":"u-9"}')
+    code, out, _ = run(
+        "parse",
+        OPN,
+        "-s",
+        "firewall_rules",
+        "--op",
+        "create",
+        "--response",
+        "-",
+        input='{"result":"saved","uuid":"u-9"}',
+    )
     assert code == 0 and "u-9" in out
     code, out, _ = run(
-        "parse", OPN, "-s", "firewall_rules", "--op", "create", "--response", str(GOLDEN / "opnsense-addRule-failed.response.json")
+        "parse",
+        OPN,
+        "-s",
+        "firewall_rules",
+        "--op",
+        "create",
+        "--response",
+        str(GOLDEN / "opnsense-addRule-failed.response.json"),
     )
     assert code == 1 and "failed: rule.destination_port: Please specify" in out
 
 
 def test_parse_bad_body_is_one_line() -> None:
     code, _, err = run("parse", OPN, "-s", "firewall_rules", "--op", "list", "--response", "-", input="{oops")
-    assert code == 1 and err.startswith("vnfctl: error: spec.services.firewall_rules.operations.list.response: response is not valid JSON")
+    assert code == 1 and err.startswith(
+        "vnfctl: error: spec.services.firewall_rules.operations.list.response: response is not valid JSON"
+    )
 
 
 def test_schema_outputs_and_write(tmp_path: Path) -> None:

@@ -204,6 +204,8 @@ def test_compile_errors_name_the_place() -> None:
 @given(st.text(max_size=60))
 def test_any_template_text_fails_only_with_vnf_errors(source: str) -> None:
     try:
-        r(source, Kind.CLI, item={"a": "b c"}, id="x")
-    except VnfError:
-        pass
+        out = r(source, Kind.CLI, item={"a": "b c"}, id="x")
+    except VnfError as e:
+        assert str(e).startswith("t: ")
+    else:
+        assert isinstance(out, str)

@@ -171,7 +171,7 @@ def test_successful_answer_that_does_not_decode_is_a_parse_error() -> None:
 
 
 def test_list_answer_that_is_not_a_list_is_a_parse_error() -> None:
-    with pytest.raises(ParseError, match="set `response.items`"):
+    with pytest.raises(ParseError, match=r"set `response\.items`"):
         parse_response(Response(), RawResponse(status=200, text='{"a": 1}'), where="w", operation_kind="list")
     assert (
         parse_response(Response(), RawResponse(status=204, text=""), where="w", operation_kind="list").items

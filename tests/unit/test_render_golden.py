@@ -204,6 +204,6 @@ def test_every_golden_file_has_a_case() -> None:
 
 
 def test_basic_auth_header_is_masked_as_a_whole() -> None:
-    text, data = _render("opnsense-firewall-list")
+    _, data = _render("opnsense-firewall-list")
     assert data["headers"]["Authorization"] == "Basic ******"
     assert data["url"] == "https://192.0.2.1:8443/api/firewall/filter/searchRule"

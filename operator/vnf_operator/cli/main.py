@@ -22,6 +22,10 @@ COMMANDS: dict[str, str] = {
     "render": "vnf_operator.cli.render:command",
     "parse": "vnf_operator.cli.parse:command",
     "schema": "vnf_operator.cli.schema:command",
+    "health": "vnf_operator.cli.health:command",
+    "bootstrap": "vnf_operator.cli.bootstrap:command",
+    "exec": "vnf_operator.cli.exec:command",
+    "simulate": "vnf_operator.cli.simulate:command",
 }
 
 

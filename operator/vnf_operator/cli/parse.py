@@ -130,8 +130,8 @@ def _table(title: str, data: dict[str, Any]) -> None:
         table = Table(title=f"Response of VNF operation: {title}", show_header=False)
         table.add_column("field", style="bold")
         table.add_column("value")
-        row = items[0] if items else {}
-        for k, v in {**singles, **row, **data.get("captured", {})}.items():
+        first = items[0] if items else {}
+        for k, v in {**singles, **first, **data.get("captured", {})}.items():
             table.add_row(str(k), _cell(v))
         console.print(table)
         return
@@ -142,8 +142,8 @@ def _table(title: str, data: dict[str, Any]) -> None:
     for c in columns:
         table.add_column(c, no_wrap=True)
     rows = [[_cell(it.get(c)) for c in columns] for it in items]
-    for row in rows:
-        table.add_row(*row)
+    for cells in rows:
+        table.add_row(*cells)
     # Like `kubectl get -o wide`: never squeeze cells; a wide table makes long lines.
     needed = sum(max([len(c), *(len(r[i]) for r in rows)]) + 3 for i, c in enumerate(columns)) + 1
     console.width = max(console.width, needed)

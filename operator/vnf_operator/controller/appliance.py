@@ -131,17 +131,25 @@ async def run_operation(state: OperatorState, namespace: str, name: str) -> None
     appliance = state.cache.appliances.get((namespace, appliance_name))
     assert state.runtime is not None
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    await state.kube.patch_custom_status(
-        "vnfoperations", name, namespace, {"phase": "Running", "startTime": now}
-    )
+    try:
+        await state.kube.patch_custom_status(
+            "vnfoperations", name, namespace, {"phase": "Running", "startTime": now}
+        )
+    except KubeError as exc:
+        log.warning("could not mark VnfOperation %s/%s running: %s", namespace, name, exc)
+        return
     result = await execute_operation(
         state.runtime, body, appliance, _provider_entry(state, appliance) if appliance else None
     )
     result["startTime"] = now
     result["completionTime"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    result["observedGeneration"] = int(body["metadata"].get("generation") or 0)
     try:
         await state.kube.patch_custom_status("vnfoperations", name, namespace, result)
     except NotFound:
+        return
+    except KubeError as exc:
+        log.warning("could not record the result of VnfOperation %s/%s: %s", namespace, name, exc)
         return
     ttl = (body.get("spec") or {}).get("ttlSecondsAfterFinished")
     if ttl is not None:

@@ -132,6 +132,17 @@ async def appliance_deleted(body: kopf.Body, **_: Any) -> None:
     await appliance_rc.finalize(_state(), dict(body))
 
 
+@kopf.on.delete(GROUP, VERSION, "vnfproviders")
+async def provider_deleted(name: str, **_: Any) -> None:
+    """A provider in use is not removed from under its appliances: deletion waits until none uses it."""
+    users = sorted(f"{ns}/{n}" for _, ns, n in _state().cache.appliances_of_provider(name))
+    if users:
+        shown = ", ".join(users[:5]) + (f" (+{len(users) - 5} more)" if len(users) > 5 else "")
+        raise kopf.TemporaryError(
+            f"VnfProvider {name} is still used by {len(users)} appliance(s): {shown}", delay=30
+        )
+
+
 @kopf.on.probe(id="queue")
 async def queue_probe(**_: Any) -> dict[str, int]:
     state = _state()

@@ -276,6 +276,7 @@ class ApplianceReconciler:
                     managed_keys=managed,
                     dry_run=results.dry_run,
                     report_only=results.report_only,
+                    commit_pending=_commit_pending(status),
                 )
                 results.services[sname] = res
                 for line in res.changes:
@@ -307,6 +308,12 @@ class ApplianceReconciler:
             True, "InSync", f"{len(results.services)} service(s) in sync, {total} change(s) applied"
         )
         return finish(resync)
+
+
+def _commit_pending(status: Mapping[str, Any]) -> bool:
+    """The last reconcile did not end in sync: a commit may be outstanding."""
+    insync = next((c for c in status.get("conditions") or [] if c.get("type") == "InSync"), None)
+    return insync is None or insync.get("status") != "True"
 
 
 def _backoff(status: Mapping[str, Any]) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -58,6 +59,29 @@ def bounded_rows(items: list[dict[str, Any]]) -> tuple[list[str], list[dict[str,
     return columns, rows, truncated
 
 
+def _conditions(body: Mapping[str, Any], *, ok: bool, reason: str, message: str) -> list[dict[str, Any]]:
+    """kstatus-compatible: Ready=True when it succeeded; Stalled=True when it failed (it never retries)."""
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    gen = int((body.get("metadata") or {}).get("generation") or 0)
+    message = message[:1000]
+
+    def cond(ctype: str, status: bool, msg: str) -> dict[str, Any]:
+        return {
+            "type": ctype,
+            "status": "True" if status else "False",
+            "reason": reason,
+            "message": msg,
+            "observedGeneration": gen,
+            "lastTransitionTime": now,
+        }
+
+    return [
+        cond("Ready", ok, message),
+        cond("Reconciling", False, ""),
+        cond("Stalled", not ok, "" if ok else message),
+    ]
+
+
 async def execute_operation(
     runtime: Any, body: Mapping[str, Any], appliance: Mapping[str, Any] | None, entry: ProviderEntry | None
 ) -> dict[str, Any]:
@@ -69,10 +93,7 @@ async def execute_operation(
         return {
             "phase": "Failed",
             "error": message,
-            "conditions": [
-                {"type": "Complete", "status": "False", "reason": reason, "message": message[:1000]},
-                {"type": "Failed", "status": "True", "reason": reason, "message": message[:1000]},
-            ],
+            "conditions": _conditions(body, ok=False, reason=reason, message=message),
         }
 
     if appliance is None:
@@ -118,10 +139,7 @@ async def execute_operation(
         "rows": rows,
         "rowCount": len(items),
         "truncated": truncated,
-        "conditions": [
-            {"type": "Complete", "status": "True", "reason": "Succeeded", "message": f"{len(items)} row(s)"},
-            {"type": "Failed", "status": "False", "reason": "Succeeded", "message": ""},
-        ],
+        "conditions": _conditions(body, ok=True, reason="Succeeded", message=f"{len(items)} row(s)"),
     }
 
 

@@ -6,10 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from vnf_operator.core.errors import DictionaryError, Problem
-from vnf_operator.core.loader import load_provider_text
+from vnf_operator.core.loader import load_provider_spec
 from vnf_operator.core.status import summarize_provider
 
 if TYPE_CHECKING:
@@ -55,14 +53,8 @@ class ProviderCache:
 
 
 def load_entry(name: str, generation: int, spec: Mapping[str, Any]) -> ProviderEntry:
-    manifest = {
-        "apiVersion": "vnf.operators.dev/v1alpha1",
-        "kind": "VnfProvider",
-        "metadata": {"name": name},
-        "spec": dict(spec),
-    }
     try:
-        loaded = load_provider_text(yaml.safe_dump(manifest, sort_keys=False), source=f"VnfProvider/{name}")
+        loaded = load_provider_spec(dict(spec), name=name, source=f"VnfProvider/{name}")
     except DictionaryError as exc:
         return ProviderEntry(name, generation, problems=exc.problems)
     return ProviderEntry(name, generation, loaded=loaded)

@@ -5,16 +5,16 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from vnf_operator.core.context import ApplianceInfo, TemplateContext
 from vnf_operator.core.errors import DeviceError, TransportError
 from vnf_operator.core.loader import LoadedProvider
-from vnf_operator.core.model import CliCall, HttpCall, Operation, Response
-from vnf_operator.core.parse import Parsed, parse_response
+from vnf_operator.core.model import CliCall, HttpCall, Operation, Pagination, Response
+from vnf_operator.core.parse import Parsed, first_page, next_page, parse_response
 from vnf_operator.core.render import render_call, render_operation
-from vnf_operator.core.rendered import RawResponse, RenderedOperation
+from vnf_operator.core.rendered import HttpRequest, RawResponse, RenderedOperation
 from vnf_operator.core.secrets import SecretMasker
 
 if TYPE_CHECKING:
@@ -89,8 +89,33 @@ class Session:
         where = f"services.{service}.operations.{name}"
         rendered = render_operation(self.provider, service, name, self.context(**ctx))
         idempotent = op.idempotent if op.idempotent is not None else name != "create"
+        pagination = op.response.pagination
+        if pagination is not None and isinstance(rendered, HttpRequest):
+            return await self._paginated(rendered, op.response, pagination, where, f"{service}.{name}")
         parsed, _ = await self._send(rendered, op.response, where, f"{service}.{name}", idempotent, landed)
         return parsed
+
+    async def _paginated(
+        self, first: HttpRequest, response: Response, pagination: Pagination, where: str, operation: str
+    ) -> Parsed:
+        """Follow pages until the device's list is complete; items of every page, in order."""
+        request = replace(first, query={**first.query, **first_page(pagination)})
+        items: list[dict[str, Any]] = []
+        pages = 0
+        while True:
+            parsed, _ = await self._send(request, response, where, operation, True, None)
+            pages += 1
+            items.extend(parsed.items)
+            nxt = next_page(pagination, pages_read=pages, items_on_page=len(parsed.items), data=parsed.data)
+            if nxt is None:
+                return replace(parsed, items=items)
+            if nxt.url is not None:
+                path = nxt.url
+                if "://" in path:  # an absolute URL: keep only what follows the connection's base
+                    path = "/" + path.split("://", 1)[1].split("/", 1)[-1]
+                request = replace(request, path=path, query={})
+            else:
+                request = replace(request, query={**request.query, **nxt.query})
 
     async def run_call(
         self, call: HttpCall | CliCall, response: Response | None, *, where: str, **ctx: Any

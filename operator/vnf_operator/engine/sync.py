@@ -145,7 +145,10 @@ async def sync_service(
     managed_keys: Sequence[Sequence[Any]] = (),
     dry_run: bool = False,
     report_only: bool = False,
+    commit_pending: bool = False,
 ) -> ServiceResult:
+    """`commit_pending`: an earlier run may have changed the device without committing (it failed
+    in between); commit even when nothing is left to change, so staged changes are not stranded."""
     service = session.dictionary.services[service_name]
     rules = comparison_rules(service, service_name)
     marker = service_marker(session, service_name)
@@ -160,7 +163,7 @@ async def sync_service(
     plan = diff.plan(desired_items, actual, rules, policy, managed_keys=managed, protected=protected)
     result.plan = plan
 
-    if dry_run or report_only or plan.is_empty:
+    if dry_run or report_only or (plan.is_empty and not (commit_pending and service.commit)):
         result.remaining = plan.summary() if report_only else []
         _record_managed(result, actual, desired_items, rules, managed)
         result.device_requests = session.requests - start_requests
@@ -214,7 +217,7 @@ async def sync_service(
             )
             applied["move"] += 1
             result.changes.append(f"moved {key}")
-    if service.commit is not None and any(applied.values()):
+    if service.commit is not None and (any(applied.values()) or commit_pending):
         await session.run(service_name, "commit")
         result.changes.append(f"committed {service_name}")
     result.applied = applied

@@ -392,7 +392,7 @@ async def test_unconfirmed_apply_rolls_back_by_itself() -> None:
             revision = (await api.post("/api/firewall/filter/savepoint", json={})).json()["revision"]
             await add_rule(api, description="locks me out")
             await api.post(f"/api/firewall/filter/apply/{revision}", json={})
-            for _ in range(200):
+            for _ in range(500):
                 current = await state(api)
                 if current["rollback"]["log"]:
                     break
@@ -574,3 +574,26 @@ async def test_factory_bootstrap_change_password_and_create_api_key() -> None:
             assert body["secret"] not in str(dump)
     finally:
         await sim.stop()
+
+
+# --------------------------------------------------------------------------- os-frr BGP
+
+
+async def test_bgp_neighbors_are_staged_until_service_reconfigure(api: httpx.AsyncClient) -> None:
+    invalid = await api.post("/api/quagga/bgp/addNeighbor", json={"neighbor": {"address": "192.0.2.2"}})
+    assert invalid.json()["validations"] == {"neighbor.remoteas": "A value is required."}
+    created = await api.post(
+        "/api/quagga/bgp/addNeighbor",
+        json={"neighbor": {"address": "192.0.2.2", "remoteas": 65002, "description": "transit"}},
+    )
+    neighbor_uuid = created.json()["uuid"]
+    row = (await api.get("/api/quagga/bgp/searchNeighbor")).json()["rows"][0]
+    assert (row["address"], row["remoteas"], row["enabled"]) == ("192.0.2.2", "65002", "1")
+    before = await state(api)
+    assert before["pending"]["bgp"] is True
+    assert before["running"]["bgp_neighbors"] == []
+    assert (await api.post("/api/quagga/service/reconfigure", json={})).json() == {"status": "ok"}
+    after = await state(api)
+    assert [n["uuid"] for n in after["running"]["bgp_neighbors"]] == [neighbor_uuid]
+    toggled = await api.post(f"/api/quagga/bgp/toggleNeighbor/{neighbor_uuid}/0")
+    assert toggled.json() == {"result": "Disabled", "changed": True}

@@ -185,10 +185,10 @@ async def test_commit_confirm_via_api_confirmed_and_timed_out() -> None:
         await call(
             sim, "/configure", {"op": "set", "path": ["system", "host-name", "reverted"], "confirm_time": 1}
         )
-        for _ in range(200):
+        for _ in range(500):
             if sim.events:
                 break
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0.02)
         assert sim.events == [{"event": "commit-confirm timeout", "action": "reverted"}]
         assert await show(sim, ["system", "host-name"]) == "kept"
         nothing = await call(sim, "/configure", {"op": "confirm"})

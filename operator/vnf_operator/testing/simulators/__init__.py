@@ -9,6 +9,7 @@ from __future__ import annotations
 from .base import BaseSimulator, Credentials, SimulatorConfig
 from .faults import FaultConfig
 from .fortigate import FortigateSimulator
+from .iosxe import IosXeSimulator
 from .opnsense import OpnsenseSimulator
 from .pfsense import PfsenseSimulator
 from .registry import SIMULATORS, VENDOR_ALIASES, resolve_vendor
@@ -23,6 +24,7 @@ __all__ = [
     "Credentials",
     "FaultConfig",
     "FortigateSimulator",
+    "IosXeSimulator",
     "OpnsenseSimulator",
     "PfsenseSimulator",
     "RouterOsSimulator",

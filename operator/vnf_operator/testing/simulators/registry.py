@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .base import BaseSimulator
 from .fortigate import FortigateSimulator
+from .iosxe import IosXeSimulator
 from .opnsense import OpnsenseSimulator
 from .pfsense import PfsenseSimulator
 from .routeros import RouterOsSimulator
@@ -15,9 +16,15 @@ SIMULATORS: dict[str, type[BaseSimulator]] = {
     "routeros": RouterOsSimulator,
     "vyos": VyosSimulator,
     "fortigate": FortigateSimulator,
+    "iosxe": IosXeSimulator,
 }
 
-VENDOR_ALIASES: dict[str, str] = {"mikrotik": "routeros", "fortios": "fortigate"}
+VENDOR_ALIASES: dict[str, str] = {
+    "mikrotik": "routeros",
+    "fortios": "fortigate",
+    "cisco": "iosxe",
+    "ios-xe": "iosxe",
+}
 
 
 def resolve_vendor(name: str) -> type[BaseSimulator]:

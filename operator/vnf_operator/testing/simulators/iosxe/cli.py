@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..sshd import CliOutput, CliSession
-from .state import Ace, Endpoint, IosError, Neighbor, canonical_interface, valid_ipv4, valid_mask
+from .state import (
+    Ace,
+    Endpoint,
+    IosError,
+    Neighbor,
+    canonical_interface,
+    port_number,
+    valid_ipv4,
+    valid_mask,
+)
 
 if TYPE_CHECKING:
     from .simulator import IosXeSimulator
@@ -81,7 +91,29 @@ class Pattern:
         return args, len(tokens), False
 
 
-def P(spec: str, handler: Handler) -> Pattern:  # noqa: N802 - reads like a grammar table
+def apply_filter(text: str, verb: str, pattern: re.Pattern[str]) -> str:
+    lines = text.splitlines()
+    if verb == "include":
+        kept = [line for line in lines if pattern.search(line)]
+    elif verb == "exclude":
+        kept = [line for line in lines if not pattern.search(line)]
+    elif verb == "begin":
+        start = next((index for index, line in enumerate(lines) if pattern.search(line)), len(lines))
+        kept = lines[start:]
+    else:  # section: matching top-level lines plus the indented lines under them
+        kept = []
+        inside = False
+        for line in lines:
+            if line[:1] not in (" ", ""):
+                inside = bool(pattern.search(line))
+            elif not line:
+                inside = False
+            if inside:
+                kept.append(line)
+    return "\n".join(kept) + "\n" if kept else ""
+
+
+def P(spec: str, handler: Handler) -> Pattern:
     return Pattern(tuple(spec.split()), handler)
 
 
@@ -93,6 +125,9 @@ class IosCliSession(CliSession):
         self.interface_name = ""
         self.acl_name = ""
 
+    def banner(self) -> str:
+        return "\n"
+
     def prompt(self) -> str:
         host = self.sim.running.hostname
         return f"{host}#" if self.mode == EXEC else f"{host}({self.mode})#"
@@ -103,9 +138,12 @@ class IosCliSession(CliSession):
 
     async def execute(self, line: str) -> CliOutput:
         prompt = self.prompt()
-        tokens = split_words(line)
+        command, _, pipe = line.partition(" | ")
+        tokens = split_words(command)
         if not tokens or tokens[0].text.startswith("!"):
             return CliOutput()
+        if pipe:
+            return self._piped(tokens, prompt, pipe)
         try:
             if self.mode == CONFIG_ACL:
                 handled = self._acl_line(tokens, prompt)
@@ -114,6 +152,30 @@ class IosCliSession(CliSession):
             return self._dispatch(tokens, prompt, self.mode)
         except IosError as exc:
             return CliOutput(f"{exc}\n", ok=False)
+
+    def _piped(self, tokens: list[Word], prompt: str, pipe: str) -> CliOutput:
+        """``show ... | include|exclude|begin|section REGEX``; config modes need ``do``."""
+        if tokens[0].text == "do":
+            tokens = tokens[1:]
+        elif self.mode != EXEC:
+            return CliOutput(f"{' ' * (len(prompt) + tokens[0].column)}^\n{INVALID}\n\n", ok=False)
+        verb, _, expression = pipe.strip().partition(" ")
+        verbs = [
+            name for name in ("include", "exclude", "begin", "section") if verb and name.startswith(verb)
+        ]
+        if len(verbs) != 1 or not expression.strip():
+            return CliOutput(f"{INVALID}\n\n", ok=False)
+        try:
+            pattern = re.compile(expression.strip())
+        except re.error:
+            return CliOutput(f"% Invalid regular expression {expression.strip()}\n", ok=False)
+        saved_mode = self.mode
+        result = self._dispatch(tokens, prompt, EXEC)
+        if not self.closed:
+            self.mode = saved_mode
+        if not result.ok:
+            return result
+        return CliOutput(apply_filter(result.text, verbs[0], pattern))
 
     # ------------------------------------------------------------------ dispatch
     def _dispatch(self, tokens: list[Word], prompt: str, mode: str) -> CliOutput:
@@ -179,6 +241,18 @@ class IosCliSession(CliSession):
             "cisco C8000V (VXE) processor with 1987654K/3075K bytes of memory.\n"
         )
 
+    def do_show_brief(self, args: list[str]) -> str:
+        return self.sim.running.interface_brief()
+
+    def do_show_static(self, args: list[str]) -> str:
+        return self.sim.running.static_routes()
+
+    def do_show_bgp(self, args: list[str]) -> str:
+        return self.sim.running.bgp_summary()
+
+    def do_show_acls(self, args: list[str]) -> str:
+        return self.sim.running.access_lists()
+
     def do_nothing(self, args: list[str]) -> str:
         return ""
 
@@ -223,7 +297,25 @@ class IosCliSession(CliSession):
         return ""
 
     def do_ip_route(self, args: list[str]) -> str:
-        self.sim.running.add_route(*args)
+        prefix, mask, hop, *distance = args
+        if distance and not 1 <= int(distance[0]) <= 255:
+            raise IosError(INVALID)
+        self.sim.running.add_route(prefix, mask, hop, int(distance[0]) if distance else None)
+        return ""
+
+    def do_default_interface(self, args: list[str]) -> str:
+        name = canonical_interface(args[0])
+        if name is None or name not in self.sim.running.interfaces:
+            raise IosError(INVALID)
+        self.sim.running.reset_interface(name)
+        return f"Interface {name} set to default configuration\n"
+
+    def do_clear_bgp(self, args: list[str]) -> str:
+        bgp = self.sim.running.bgp
+        if bgp is None:
+            return "% BGP not active\n"
+        if args[0] != "*" and args[0] not in bgp.neighbors:
+            return f"% No such neighbor {args[0]}\n"
         return ""
 
     def do_no_ip_route(self, args: list[str]) -> str:
@@ -361,7 +453,10 @@ class IosCliSession(CliSession):
         if position >= len(words):
             return CliOutput(f"{INCOMPLETE}\n\n", ok=False)
         protocol = words[position]
-        if protocol not in ("ip", "tcp", "udp", "icmp", "gre", "esp", "ahp", "ospf") and not protocol.isdigit():
+        if (
+            protocol not in ("ip", "tcp", "udp", "icmp", "gre", "esp", "ahp", "ospf")
+            and not protocol.isdigit()
+        ):
             return self._caret(tokens, position, prompt)
         position += 1
         endpoints: list[Endpoint] = []
@@ -397,7 +492,10 @@ class IosCliSession(CliSession):
         if position < len(words) and words[position] == "eq":
             if protocol not in ("tcp", "udp") or position + 1 >= len(words):
                 return Endpoint(), position + (1 if protocol in ("tcp", "udp") else 0), True
-            endpoint.eq = words[position + 1]
+            number = port_number(protocol, words[position + 1])
+            if number is None:
+                return Endpoint(), position + 1, True
+            endpoint.eq = number
             position += 2
         return endpoint, position, False
 
@@ -417,14 +515,16 @@ GRAMMAR: dict[str, list[Pattern]] = {
         P("configure terminal", S.do_configure),
         P("show running-config", S.do_show_run),
         P("show startup-config", S.do_show_start),
-        P("show ip interface brief", lambda s, a: s.sim.running.interface_brief()),
-        P("show ip route static", lambda s, a: s.sim.running.static_routes()),
-        P("show ip bgp summary", lambda s, a: s.sim.running.bgp_summary()),
-        P("show access-lists", lambda s, a: s.sim.running.access_lists()),
+        P("show ip interface brief", S.do_show_brief),
+        P("show ip route static", S.do_show_static),
+        P("show ip bgp summary", S.do_show_bgp),
+        P("show access-lists", S.do_show_acls),
         P("show version", S.do_show_version),
         P("write memory", S.do_write),
         P("write", S.do_write),
         P("copy running-config startup-config", S.do_copy_run_start),
+        P("clear ip bgp <word> soft", S.do_clear_bgp),
+        P("clear ip bgp <word>", S.do_clear_bgp),
         P("exit", S.do_exit_session),
         P("logout", S.do_exit_session),
     ],
@@ -433,6 +533,8 @@ GRAMMAR: dict[str, list[Pattern]] = {
         P("interface <iface>", S.do_interface),
         P("no interface <iface>", S.do_no_interface),
         P("ip route <ip> <mask> <ip>", S.do_ip_route),
+        P("ip route <ip> <mask> <ip> <num>", S.do_ip_route),
+        P("default interface <iface>", S.do_default_interface),
         P("no ip route <ip> <mask> <ip>", S.do_no_ip_route),
         P("no ip route <ip> <mask>", S.do_no_ip_route),
         P("ip access-list extended <word>", S.do_acl),

@@ -7,7 +7,34 @@ import re
 from dataclasses import dataclass, field
 
 PHYSICAL = tuple(f"GigabitEthernet{n}" for n in range(1, 5))
-INTERFACE_TYPES = {"gigabitethernet": "GigabitEthernet", "loopback": "Loopback"}
+INTERFACE_TYPES = {
+    "gigabitethernet": "GigabitEthernet",
+    "loopback": "Loopback",
+    "vlan": "Vlan",
+    "tunnel": "Tunnel",
+}
+VIRTUAL_TYPES = ("Loopback", "Vlan", "Tunnel")
+# IOS prints these well-known ports by name in running-config (per protocol).
+PORT_NAMES = {
+    "tcp": {"20": "ftp-data", "21": "ftp", "23": "telnet", "25": "smtp", "53": "domain", "80": "www",
+            "110": "pop3", "119": "nntp", "179": "bgp"},
+    "udp": {"53": "domain", "67": "bootps", "68": "bootpc", "69": "tftp", "123": "ntp", "161": "snmp",
+            "162": "snmptrap", "514": "syslog"},
+}  # fmt: skip
+
+
+def port_number(protocol: str, value: str) -> str | None:
+    """``www`` -> ``80`` (numbers pass through); None when IOS would not accept the word."""
+    if value.isdigit():
+        return value if 0 <= int(value) <= 65535 else None
+    for number, name in PORT_NAMES.get(protocol, {}).items():
+        if name == value:
+            return number
+    return None
+
+
+def port_label(protocol: str, number: str) -> str:
+    return PORT_NAMES.get(protocol, {}).get(number, number)
 
 
 class IosError(Exception):
@@ -69,6 +96,10 @@ class Endpoint:
         ]
         return f"{text} eq {self.eq}" if self.eq else text
 
+    def cli_for(self, protocol: str) -> str:
+        label = port_label(protocol, self.eq) if self.eq else None
+        return Endpoint(self.kind, self.address, self.wildcard, label).cli()
+
 
 @dataclass
 class Ace:
@@ -79,7 +110,8 @@ class Ace:
     destination: Endpoint
 
     def cli(self) -> str:
-        return f"{self.sequence} {self.action} {self.protocol} {self.source.cli()} {self.destination.cli()}"
+        source, destination = self.source.cli_for(self.protocol), self.destination.cli_for(self.protocol)
+        return f"{self.sequence} {self.action} {self.protocol} {source} {destination}"
 
 
 @dataclass
@@ -101,6 +133,7 @@ class IosConfig:
     hostname: str = "Router"
     interfaces: dict[str, Interface] = field(default_factory=dict)
     routes: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    distances: dict[tuple[str, str, str], int] = field(default_factory=dict)
     acls: dict[str, dict[int, Ace]] = field(default_factory=dict)
     bgp: Bgp | None = None
 
@@ -117,12 +150,12 @@ class IosConfig:
         existing = self.interfaces.get(name)
         if existing is not None:
             return existing
-        if not create or not name.startswith("Loopback"):
+        if not create or not name.startswith(VIRTUAL_TYPES):
             raise IosError("% Invalid input detected at '^' marker.")
         self.interfaces[name] = Interface(name)
         return self.interfaces[name]
 
-    def add_route(self, prefix: str, mask: str, next_hop: str) -> None:
+    def add_route(self, prefix: str, mask: str, next_hop: str, distance: int | None = None) -> None:
         if not (valid_ipv4(prefix) and valid_mask(mask) and valid_ipv4(next_hop)):
             raise IosError("% Invalid input detected at '^' marker.")
         network = ipaddress.IPv4Network(f"{prefix}/{mask}", strict=False)
@@ -131,17 +164,31 @@ class IosConfig:
         hops = self.routes.setdefault((prefix, mask), [])
         if next_hop not in hops:
             hops.append(next_hop)
+        if distance is None or distance == 1:
+            self.distances.pop((prefix, mask, next_hop), None)
+        else:
+            self.distances[(prefix, mask, next_hop)] = distance
 
     def delete_route(self, prefix: str, mask: str, next_hop: str | None) -> None:
         hops = self.routes.get((prefix, mask))
         if hops is None or (next_hop is not None and next_hop not in hops):
             raise IosError("%No matching route to delete")
+        removed = list(hops) if next_hop is None else [next_hop]
+        for hop in removed:
+            self.distances.pop((prefix, mask, hop), None)
         if next_hop is None:
             del self.routes[(prefix, mask)]
         else:
             hops.remove(next_hop)
             if not hops:
                 del self.routes[(prefix, mask)]
+
+    def distance(self, prefix: str, mask: str, hop: str) -> int:
+        return self.distances.get((prefix, mask, hop), 1)
+
+    def reset_interface(self, name: str) -> None:
+        """``default interface X``: back to factory settings."""
+        self.interfaces[name] = Interface(name)
 
     def start_bgp(self, asn: int) -> Bgp:
         if self.bgp is not None and self.bgp.asn != asn:
@@ -192,7 +239,9 @@ class IosConfig:
             body.append("!")
         body += ["ip forward-protocol nd", "ip http server", "ip http secure-server", "!"]
         for (prefix, mask), hops in sorted(self.routes.items(), key=lambda item: _route_order(item[0])):
-            body += [f"ip route {prefix} {mask} {hop}" for hop in hops]
+            for hop in hops:
+                distance = self.distances.get((prefix, mask, hop))
+                body.append(f"ip route {prefix} {mask} {hop}" + (f" {distance}" if distance else ""))
         for name, rules in self.acls.items():
             body.append(f"ip access-list extended {name}")
             body += [f" {rules[seq].cli()}" for seq in sorted(rules)]
@@ -222,7 +271,7 @@ class IosConfig:
         for (prefix, mask), hops in sorted(self.routes.items(), key=lambda item: _route_order(item[0])):
             for index, hop in enumerate(hops):
                 lead = f"S        {prefix}/{prefix_len(mask)}" if index == 0 else " " * 20
-                lines.append(f"{lead} [1/0] via {hop}")
+                lines.append(f"{lead} [{self.distance(prefix, mask, hop)}/0] via {hop}")
         return "\n".join(lines) + "\n"
 
     def bgp_summary(self) -> str:

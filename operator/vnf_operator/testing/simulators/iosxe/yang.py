@@ -5,7 +5,19 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from .state import Ace, Bgp, Endpoint, Interface, IosConfig, IosError, Neighbor, valid_ipv4, valid_mask
+from .state import (
+    Ace,
+    Bgp,
+    Endpoint,
+    Interface,
+    IosConfig,
+    IosError,
+    Neighbor,
+    port_label,
+    port_number,
+    valid_ipv4,
+    valid_mask,
+)
 
 EMPTY = [None]  # YANG ``empty`` leaves render as [null]
 
@@ -80,17 +92,41 @@ def apply_interface(interface: Interface, data: dict[str, Any], replace: bool) -
         interface.shutdown = True
 
 
+def oper_interface_json(interface: Interface) -> dict[str, Any]:
+    """One entry of Cisco-IOS-XE-interfaces-oper:interfaces/interface."""
+    up = not interface.shutdown
+    address, mask = interface.address or ("0.0.0.0", "0.0.0.0")  # noqa: S104 - "no address"
+    return {
+        "name": interface.name,
+        "interface-type": (
+            "iana-iftype-sw-loopback"
+            if interface.name.startswith("Loopback")
+            else "iana-iftype-ethernet-csmacd"
+        ),
+        "admin-status": "if-state-up" if up else "if-state-down",
+        "oper-status": "if-oper-state-ready" if up else "if-oper-state-no-pass",
+        "description": interface.description or "",
+        "ipv4": address,
+        "ipv4-subnet-mask": mask,
+        "speed": "1000000000" if interface.name.startswith("GigabitEthernet") else "8000000000",
+        "statistics": {"in-octets": "0", "out-octets": "0", "in-errors": 0, "out-errors": 0},
+    }
+
+
 # ---------------------------------------------------------------------- static routes
-def route_entry_json(prefix: str, mask: str, hops: list[str]) -> dict[str, Any]:
-    return {"prefix": prefix, "mask": mask, "fwd-list": [{"fwd": hop} for hop in hops]}
+def route_entry_json(config: IosConfig, prefix: str, mask: str) -> dict[str, Any]:
+    fwd_list = []
+    for hop in config.routes[(prefix, mask)]:
+        entry: dict[str, Any] = {"fwd": hop}
+        if (prefix, mask, hop) in config.distances:
+            entry["metric"] = config.distances[(prefix, mask, hop)]
+        fwd_list.append(entry)
+    return {"prefix": prefix, "mask": mask, "fwd-list": fwd_list}
 
 
 def routes_json(config: IosConfig) -> dict[str, Any]:
-    return {
-        "ip-route-interface-forwarding-list": [
-            route_entry_json(prefix, mask, hops) for (prefix, mask), hops in config.routes.items()
-        ]
-    }
+    entries = [route_entry_json(config, prefix, mask) for prefix, mask in config.routes]
+    return {"ip-route-interface-forwarding-list": entries}
 
 
 def parse_route_entry(entry: dict[str, Any]) -> tuple[str, str, list[str]]:
@@ -105,8 +141,9 @@ def parse_route_entry(entry: dict[str, Any]) -> tuple[str, str, list[str]]:
 
 
 # ---------------------------------------------------------------------- extended ACLs
-def _port(value: str) -> Any:
-    return int(value) if value.isdigit() else value
+def _port(protocol: str, value: str) -> Any:
+    label = port_label(protocol, value)
+    return int(label) if label.isdigit() else label
 
 
 def ace_json(ace: Ace) -> dict[str, Any]:
@@ -119,7 +156,7 @@ def ace_json(ace: Ace) -> dict[str, Any]:
     else:
         rule["ipv4-address"], rule["mask"] = source.address, source.wildcard
     if source.eq:
-        rule["src-eq"] = _port(source.eq)
+        rule["src-eq"] = _port(ace.protocol, source.eq)
     if destination.kind == "any":
         rule["dst-any"] = EMPTY
     elif destination.kind == "host":
@@ -127,7 +164,7 @@ def ace_json(ace: Ace) -> dict[str, Any]:
     else:
         rule["dest-ipv4-address"], rule["dest-mask"] = destination.address, destination.wildcard
     if destination.eq:
-        rule["dst-eq"] = _port(destination.eq)
+        rule["dst-eq"] = _port(ace.protocol, destination.eq)
     return {"sequence": str(ace.sequence), "ace-rule": rule}
 
 
@@ -135,7 +172,9 @@ def acl_json(name: str, rules: dict[int, Ace]) -> dict[str, Any]:
     return {"name": name, "access-list-seq-rule": [ace_json(rules[seq]) for seq in sorted(rules)]}
 
 
-def _endpoint(rule: dict[str, Any], any_key: str, host_key: str, net_keys: tuple[str, str], eq_key: str) -> Endpoint:
+def _endpoint(
+    rule: dict[str, Any], any_key: str, host_key: str, net_keys: tuple[str, str], eq_key: str
+) -> Endpoint:
     if any_key in rule:
         endpoint = Endpoint("any")
     elif host_key in rule:
@@ -152,6 +191,16 @@ def _endpoint(rule: dict[str, Any], any_key: str, host_key: str, net_keys: tuple
     return endpoint
 
 
+def _normalize_ports(ace: Ace) -> Ace:
+    for endpoint in (ace.source, ace.destination):
+        if endpoint.eq is not None:
+            number = port_number(ace.protocol, endpoint.eq)
+            if number is None:
+                raise IosError(f"invalid port {endpoint.eq}")
+            endpoint.eq = number
+    return ace
+
+
 def parse_acl(entry: dict[str, Any]) -> tuple[str, dict[int, Ace]]:
     name = str(entry.get("name", ""))
     if not name:
@@ -165,7 +214,8 @@ def parse_acl(entry: dict[str, Any]) -> tuple[str, dict[int, Ace]]:
             raise IosError(f"invalid action {action!r}")
         source = _endpoint(rule, "any", "host", ("ipv4-address", "mask"), "src-eq")
         destination = _endpoint(rule, "dst-any", "dst-host", ("dest-ipv4-address", "dest-mask"), "dst-eq")
-        rules[sequence] = Ace(sequence, action, str(rule.get("protocol", "ip")), source, destination)
+        ace = Ace(sequence, action, str(rule.get("protocol", "ip")), source, destination)
+        rules[sequence] = _normalize_ports(ace)
     return name, rules
 
 
@@ -209,10 +259,10 @@ def apply_bgp(bgp: Bgp, data: dict[str, Any], replace: bool) -> None:
         bgp.neighbors[address] = neighbor
     for family in data.get("address-family", {}).get("no-vrf", {}).get("ipv4", []):
         for item in family.get("ipv4-unicast", {}).get("neighbor", []):
-            neighbor = bgp.neighbors.get(str(item.get("id")))
-            if neighbor is None:
+            peer = bgp.neighbors.get(str(item.get("id")))
+            if peer is None:
                 raise IosError(f"neighbor {item.get('id')} is not configured")
-            neighbor.activate = "activate" in item
+            peer.activate = "activate" in item
 
 
 def native_json(config: IosConfig) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from .api import (
     template_for,
     user_exception_response,
 )
+from .frr import BgpNeighborController
 from .mvc import Record, natural_key, new_uuid
 from .routes import GatewaySettingsController, RoutesController
 from .rules import V26_1, DNatRuleController, FilterRuleController, RuleController
@@ -74,6 +75,7 @@ class OpnsenseSimulator(BaseSimulator):
         self.rollback_log: list[dict[str, str]] = []
         self._rollback: tuple[str, asyncio.TimerHandle] | None = None
         self._install(factory=self.config.factory_defaults)
+        self.frr = BgpNeighborController(self)
         self._controllers = controller_index(self._build_controllers())
 
     # ------------------------------------------------------------------ boot and reboot
@@ -94,6 +96,7 @@ class OpnsenseSimulator(BaseSimulator):
         self.filter_dirty = False
         self.routes_dirty = False
         self.route_deletions.clear()
+        self.frr.apply()
 
     async def on_stop(self) -> None:
         self._cancel_rollback_timer()
@@ -115,6 +118,7 @@ class OpnsenseSimulator(BaseSimulator):
             GatewaySettingsController(self).controller(),
             *CoreControllers(self).controllers(),
             UserController(self).controller(),
+            *self.frr.controllers(),
         ]
 
     def setup_routes(self, app: web.Application) -> None:
@@ -214,6 +218,7 @@ class OpnsenseSimulator(BaseSimulator):
         self.config_xml.load_xml(data)
         self.filter_dirty = True
         self.routes_dirty = True
+        self.frr.dirty = True
 
     def arm_rollback(self, revision: str) -> None:
         """apply/{revision}: unless cancelled, revert to the savepoint after 60 s."""
@@ -268,6 +273,7 @@ class OpnsenseSimulator(BaseSimulator):
                 "snat_rules": self._listing(config.snat.records),
                 "dnat_rules": self._listing(config.dnat.records),
                 "routes": self._listing(config.routes.records),
+                "bgp_neighbors": self._listing(config.bgp_neighbors.records),
                 "interfaces": dict(config.interfaces),
                 "gateways": dict(config.gateways),
                 "users": [
@@ -282,10 +288,12 @@ class OpnsenseSimulator(BaseSimulator):
                 "snat_rules": self._evaluation_order(self.running.snat_rules, lambda r: {}),
                 "dnat_rules": self._evaluation_order(self.running.dnat_rules, lambda r: {}),
                 "routes": self._listing(self.running.routes),
+                "bgp_neighbors": self._listing(self.frr.running),
             },
             "pending": {
                 "filter": self.filter_dirty,
                 "routes": self.routes_dirty,
+                "bgp": self.frr.dirty,
                 "route_deletions": sorted(self.route_deletions.values()),
             },
             "rollback": {

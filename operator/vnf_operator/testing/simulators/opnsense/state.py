@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .fields import ModelContext
+from .frr import NEIGHBOR
 from .models import DNAT_RULE, FILTER_RULE, SNAT_RULE, route_is_active, route_spec
 from .mvc import Collection, Record, nest, new_uuid
 
@@ -65,6 +66,7 @@ class OpnsenseConfig:
         self.snat = Collection(SNAT_RULE)
         self.dnat = Collection(DNAT_RULE)
         self.routes = Collection(route_spec(routes_use_enabled))
+        self.bgp_neighbors = Collection(NEIGHBOR)
         self.users: dict[str, User] = {}
         self.revision = {"username": "root@127.0.0.1", "time": f"{time.time():.4f}", "description": ""}
 
@@ -137,11 +139,14 @@ class OpnsenseConfig:
             ET.SubElement(node, "name").text = name
             ET.SubElement(node, "gateway").text = address
         _records_to_xml(ET.SubElement(root, "staticroutes", version="1.0.0"), "route", self.routes)
-        filter_node = ET.SubElement(ET.SubElement(ET.SubElement(root, "OPNsense"), "Firewall"), "Filter")
+        opnsense_node = ET.SubElement(root, "OPNsense")
+        filter_node = ET.SubElement(ET.SubElement(opnsense_node, "Firewall"), "Filter")
         filter_node.set("version", "1.0.4")
         _records_to_xml(ET.SubElement(filter_node, "rules"), "rule", self.filter)
         _records_to_xml(ET.SubElement(filter_node, "snatrules"), "rule", self.snat)
         _records_to_xml(ET.SubElement(root, "nat"), "rule", self.dnat)
+        quagga = ET.SubElement(ET.SubElement(opnsense_node, "quagga"), "bgp")
+        _records_to_xml(ET.SubElement(quagga, "neighbors"), "neighbor", self.bgp_neighbors)
         revision = ET.SubElement(root, "revision")
         for key, value in self.revision.items():
             ET.SubElement(revision, key).text = value
@@ -190,6 +195,7 @@ class OpnsenseConfig:
         _records_from_xml(root.find("OPNsense/Firewall/Filter/rules"), self.filter)
         _records_from_xml(root.find("OPNsense/Firewall/Filter/snatrules"), self.snat)
         _records_from_xml(root.find("nat"), self.dnat)
+        _records_from_xml(root.find("OPNsense/quagga/bgp/neighbors"), self.bgp_neighbors)
 
 
 def _records_to_xml(parent: ET.Element, tag: str, collection: Collection) -> None:

@@ -1,0 +1,1 @@
+"""vnf-operator benchmarks (`make bench`); see bench/README.md."""

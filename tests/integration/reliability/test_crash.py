@@ -1,0 +1,270 @@
+"""Operator crashes: kill -9 at random instants of a large apply, restart, converge, no duplicate.
+
+Three appliances with 30 rules each, on three simulated OPNsense devices with latency. The operator
+(a real `kopf run` subprocess, as its ServiceAccount) is killed with SIGKILL at random instants:
+either after a random number of creates reached the devices (so mostly in the middle of a sync,
+between a create and the status patch that would record it) or after a random delay (start-up,
+listing, health checks). After every kill the devices must hold no duplicate; after the last
+restart every appliance must converge with each rule exactly once, applied, values right.
+
+A create that landed just before the kill is invisible to the next operator except through the
+device itself: it lists the device, finds the rule by its natural key and ownership marker and
+adopts it instead of creating it again.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.integration.reliability import lab
+
+from vnf_operator.testing.controlplane import ControlPlane
+
+pytestmark = pytest.mark.integration
+
+CREATE = "/api/firewall/filter/addRule"
+
+
+@pytest.fixture
+def ns(kubectl: Any, namespace: str, opnsense_providers: dict[str, str]) -> Iterator[str]:
+    yield namespace
+    lab.purge(kubectl, namespace, timeout=0)
+
+
+def creates(devices: list[lab.Device]) -> int:
+    return sum(d.count("POST", CREATE, status=200) for d in devices)
+
+
+def crash_run(
+    kubectl: Any,
+    ns: str,
+    kubeconfig: Path,
+    log: Path,
+    *,
+    appliances: int,
+    rules: int,
+    latency_ms: int,
+    kills: int,
+    seed: int,
+) -> lab.ScenarioRow:
+    rng = random.Random(seed)
+    row = lab.ScenarioRow(f"kill -9 x{kills} ({appliances}x{rules} rules)", runs=1)
+    devices = [lab.Device(f"crash{i}").start() for i in range(appliances)]
+    names = [f"fw{i}" for i in range(appliances)]
+    desired = {n: lab.make_rules(rules, prefix=n) for n in names}
+    proc = None
+    try:
+        objs: list[dict[str, Any]] = []
+        for name, device in zip(names, devices, strict=True):
+            device.set_faults(latency_ms=latency_ms)
+            objs += lab.secret_objects(ns, name, device)
+            objs.append(lab.appliance_object(ns, name, device, desired[name]))
+        lab.apply(kubectl, objs)
+        done_kills, duplicates_seen = 0, 0
+        modes: list[str] = []
+        for _ in range(kills):
+            proc = lab.start_operator(kubeconfig, log)
+            base = creates(devices)
+            if rng.random() < 0.7:
+                target = base + rng.randint(1, 5)
+                modes.append(f"after {target - base} create(s)")
+                reached = _wait_creates(devices, target)
+                if not reached:  # nothing left to create: every appliance converged already
+                    proc.kill()
+                    break
+            else:
+                delay = rng.uniform(0.3, 4.0)
+                modes.append(f"after {delay:.1f}s")
+                time.sleep(delay)
+            proc.kill()
+            done_kills += 1
+            for device in devices:
+                dups = lab.duplicates_now(device, ns, names)
+                duplicates_seen += sum(n - 1 for d in dups.values() for n in d.values())
+        proc = lab.start_operator(kubeconfig, log)
+        lab.wait_ready(kubectl, ns, names, timeout=240)
+        checks = [
+            lab.check_device(device, ns, name, desired[name])
+            for name, device in zip(names, devices, strict=True)
+        ]
+        proc.stop()
+        row.scenario = f"kill -9 x{done_kills} ({appliances}x{rules} rules)"
+        row.converged = int(all(c.ok for c in checks))
+        row.duplicates = duplicates_seen + sum(c.duplicate_count for c in checks)
+        row.lost = sum(len(c.lost) + len(c.unapplied) for c in checks)
+        row.leaked = lab.leaked_in_namespace(kubectl, ns, log.read_text(errors="replace"))
+        row.notes = f"{creates(devices)} creates for {appliances * rules} rules"
+        lab.record_row(row)
+        problems = [str(c) for c in checks if not c.ok]
+        assert done_kills >= min(kills, 3), f"only {done_kills} kill(s) happened mid-apply ({modes})"
+        assert duplicates_seen == 0, f"duplicates on a device after a kill ({modes})"
+        assert not problems, "\n".join(problems) + f"\nkills: {modes}"
+        assert row.leaked == 0
+        found = lab.tracebacks(log.read_text(errors="replace"))
+        assert not found, "\n---\n".join(found[:3])
+        return row
+    finally:
+        if proc is not None:
+            proc.stop()
+        for d in devices:
+            d.stop()
+
+
+def _wait_creates(devices: list[lab.Device], target: int, timeout: float = 120.0) -> bool:
+    try:
+        lab.wait_until(
+            lambda: creates(devices) >= target or None, timeout=timeout, what="creates", interval=0.02
+        )
+    except AssertionError:
+        return False
+    return True
+
+
+def test_kill_9_during_a_large_apply(
+    kubectl: Any, ns: str, operator_kubeconfig: Path, tmp_path: Path
+) -> None:
+    crash_run(
+        kubectl,
+        ns,
+        operator_kubeconfig,
+        tmp_path / "operator.log",
+        appliances=3,
+        rules=30,
+        latency_ms=100,
+        kills=5,
+        seed=424242,
+    )
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="engine bug: writes that landed before a crash are never committed when the next plan "
+    "is empty; the rules stay staged (config.xml) while the appliance reports Ready/InSync "
+    "(same fix as test_failed_commit_is_not_lost, patch in the reliability report)",
+)
+def test_kill_9_between_the_last_write_and_the_commit(
+    kubectl: Any, ns: str, operator_kubeconfig: Path, tmp_path: Path
+) -> None:
+    log = tmp_path / "operator.log"
+    rules = lab.make_rules(4, prefix="k")
+    with lab.Device("crash-commit") as device:
+        device.set_faults(latency_ms=200)
+        lab.apply(
+            kubectl, [*lab.secret_objects(ns, "fw", device), lab.appliance_object(ns, "fw", device, rules)]
+        )
+        proc = lab.start_operator(operator_kubeconfig, log)
+        try:
+            lab.wait_until(
+                lambda: device.count("POST", CREATE, status=200) >= len(rules) or None,
+                timeout=60,
+                what="every create on the device",
+                interval=0.01,
+            )
+            # The commit is in flight (200 ms of latency): make sure it does not land, then crash.
+            device.set_faults(error_rate=1.0)
+            proc.kill()
+            device.clear_faults()
+            proc = lab.start_operator(operator_kubeconfig, log)
+            lab.wait_ready(kubectl, ns, ["fw"], timeout=120)
+            check = lab.check_device(device, ns, "fw", rules)
+        finally:
+            proc.stop()
+    lab.record_row(
+        lab.ScenarioRow(
+            "kill -9 between writes and commit",
+            runs=1,
+            converged=int(check.ok),
+            lost=len(check.lost) + len(check.unapplied),
+            notes="rules staged, never applied" if check.unapplied else "",
+        )
+    )
+    assert check.ok, str(check)
+
+
+@pytest.mark.soak
+def test_soak_kill_9(kubectl: Any, ns: str, operator_kubeconfig: Path, tmp_path: Path) -> None:
+    crash_run(
+        kubectl,
+        ns,
+        operator_kubeconfig,
+        tmp_path / "operator.log",
+        appliances=3,
+        rules=30,
+        latency_ms=400,
+        kills=24,
+        seed=random.randrange(2**31),
+    )
+
+
+def _restart_apiserver(plane: ControlPlane, down: Callable[[], None]) -> None:
+    """SIGKILL kube-apiserver (etcd keeps the data), run `down()`, start it again on the same port.
+
+    ControlPlane has no public restart of one component (patch proposed in the report); this uses
+    its own spawn/wait helpers so the new process is tracked and stopped with the plane.
+    """
+    pid = plane.running_pids()["kube-apiserver"]
+    os.kill(pid, signal.SIGKILL)
+    child = plane._children.pop("kube-apiserver", None)
+    if child is not None:
+        child.wait(30)
+    try:
+        down()
+    finally:
+        plane._spawn("kube-apiserver", plane._apiserver_args(plane.binaries / "kube-apiserver", plane.pki))
+        plane._wait_for("kube-apiserver", plane.is_ready)
+
+
+def test_apiserver_restart_mid_apply(
+    control_plane: ControlPlane, kubectl: Any, ns: str, operator_kubeconfig: Path, tmp_path: Path
+) -> None:
+    """kube-apiserver dies mid-apply and comes back: the operator resumes its watches and converges.
+
+    While the apiserver is down the operator keeps working on the device but cannot write status;
+    afterwards the status must catch up, and a spec change made after the restart (seen only
+    through a re-established watch) must be applied.
+    """
+    log = tmp_path / "operator.log"
+    rules = lab.make_rules(20, prefix="a")
+    with lab.Device("apiserver-restart") as device:
+        device.set_faults(latency_ms=150)
+        lab.apply(
+            kubectl, [*lab.secret_objects(ns, "fw", device), lab.appliance_object(ns, "fw", device, rules)]
+        )
+        proc = lab.start_operator(operator_kubeconfig, log)
+        try:
+            _wait_creates([device], 5)
+
+            def while_down() -> None:
+                before = creates([device])
+                # The device work goes on without the apiserver (bounded wait, no timing assertion).
+                _wait_creates([device], before + 3, timeout=20)
+
+            _restart_apiserver(control_plane, while_down)
+            lab.wait_ready(kubectl, ns, ["fw"], timeout=180)
+            more = [*rules, {**rules[0], "description": "after-restart", "destination_port": "7777"}]
+            lab.apply(kubectl, [lab.appliance_object(ns, "fw", device, more)])
+            lab.wait_ready(kubectl, ns, ["fw"], timeout=120)
+            check = lab.check_device(device, ns, "fw", more)
+        finally:
+            proc.stop()
+    text = log.read_text(errors="replace")
+    unhandled = len(lab.tracebacks(text))
+    lab.record_row(
+        lab.ScenarioRow(
+            "kube-apiserver SIGKILL + restart",
+            runs=1,
+            converged=int(check.ok),
+            duplicates=check.duplicate_count,
+            lost=len(check.lost) + len(check.unapplied),
+            leaked=lab.leaked_in_namespace(kubectl, ns, text),
+            notes=f"{unhandled} unhandled traceback(s) logged while it was down" if unhandled else "",
+        )
+    )
+    assert check.ok, str(check)
