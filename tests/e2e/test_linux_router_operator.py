@@ -28,6 +28,7 @@ REPO = Path(__file__).resolve().parents[2]
 PROVIDER = REPO / "providers" / "linux-nftables-frr.yaml"
 APPLIANCE = "router"
 ANNOTATION = "vnf.operators.dev/reconcile-requested"
+PERSISTED = ("/etc/nftables.conf", "/etc/frr/frr.conf")  # written by the provider with persist "true"
 # `nft -a list` rule lines: body, optional comment, handle.
 _RULE_LINE = re.compile(
     r'^\s+(?!chain\s)(?P<body>.*?)(?: comment "(?P<comment>[^"]*)")? # handle (?P<handle>\d+)$'
@@ -66,7 +67,10 @@ def operator(
 @pytest.fixture
 def lab(linux_router_lab: LinuxRouterLab) -> Iterator[LinuxRouterLab]:
     """The module's lab, put back to its base state after each test, whatever the test did."""
+    saved = {path: read_router_file(linux_router_lab, path) for path in PERSISTED}
     yield linux_router_lab
+    for path, text in saved.items():
+        write_router_file(linux_router_lab, path, text)
     linux_router_lab.reset_nftables()
     bgp = linux_router_lab.vtysh("router", "show running-config bgpd", check=False)
     m = re.search(r"^router bgp (\d+)", bgp, re.M)
@@ -99,7 +103,7 @@ def setup_secrets(kubectl: Kubectl, ns: str, lab: LinuxRouterLab) -> None:
         kubectl("apply", "-f", "-", input=json.dumps(secret))
 
 
-def appliance(ns: str, lab: LinuxRouterLab, services: dict[str, Any]) -> dict[str, Any]:
+def appliance(ns: str, lab: LinuxRouterLab, services: dict[str, Any], **variables: str) -> dict[str, Any]:
     return {
         "apiVersion": "vnf.operators.dev/v1alpha1",
         "kind": "VnfAppliance",
@@ -109,7 +113,7 @@ def appliance(ns: str, lab: LinuxRouterLab, services: dict[str, Any]) -> dict[st
             "management": {"host": lab.mgmt_address, "ports": {"cli": lab.ssh_port}},
             "credentialsSecretRef": {"name": "router-ssh"},
             "ssh": {"knownHostsSecretRef": {"name": "router-known-hosts"}},
-            "vars": {"bgp_asn": str(lab.router_asn)},
+            "vars": {"bgp_asn": str(lab.router_asn), **variables},
             "services": {name: {"items": items} for name, items in services.items()},
         },
     }
@@ -165,6 +169,14 @@ def delete_appliance(kubectl: Kubectl, ns: str) -> None:
         timeout=90,
         what="appliance gone after its finalizer",
     )
+
+
+def read_router_file(lab: LinuxRouterLab, path: str) -> str:
+    return lab.run_in("router", "cat", path).stdout
+
+
+def write_router_file(lab: LinuxRouterLab, path: str, text: str) -> None:
+    lab.run_in("router", "sh", "-c", f"cat > {path}", input=text)
 
 
 def chain_rules(lab: LinuxRouterLab, family: str, table: str, chain: str) -> list[dict[str, str]]:
@@ -316,11 +328,16 @@ def test_port_forward_and_source_nat(
     ]
     snat = [{"name": "clients-out", "out_interface": lab.back_interface, "source": "10.66.1.0/24"}]
     setup_secrets(kubectl, namespace, lab)
-    apply(kubectl, appliance(namespace, lab, {"port_forwards": forwards, "source_nat": snat}))
+    apply(kubectl, appliance(namespace, lab, {"port_forwards": forwards, "source_nat": snat}, persist="true"))
     obj = ready_at(kubectl, namespace, 1)
     assert condition(obj, "Bootstrapped")["status"] == "True"
     assert (obj["status"].get("bootstrap") or {}).get("completed") is True
     assert "nat_chains" in obj["status"]["bootstrap"]["steps"]
+
+    # persist: the boot-time ruleset file holds the rules (and nft accepts it).
+    persisted = read_router_file(lab, "/etc/nftables.conf")
+    assert f'comment "vnf:{namespace}/{APPLIANCE}: web-b1"' in persisted
+    lab.run_in("router", "nft", "-c", "-f", "/etc/nftables.conf")
 
     # Port forwards: the backends answer on the router's front address.
     seen = lab.http_get_json("client", front_url)
@@ -335,14 +352,19 @@ def test_port_forward_and_source_nat(
     lab.run_in("router", "ip", "addr", "add", f"{extra}/32", "dev", lab.back_interface)
     try:
         snat2 = [{**snat[0], "to_address": extra}]
-        apply(kubectl, appliance(namespace, lab, {"port_forwards": forwards, "source_nat": snat2}))
+        apply(
+            kubectl,
+            appliance(namespace, lab, {"port_forwards": forwards, "source_nat": snat2}, persist="true"),
+        )
         obj = ready_at(kubectl, namespace, 2)
         assert last_plan(obj, "source_nat") == (0, 1, 0, 0)
         assert last_plan(obj, "port_forwards") == (0, 0, 0, 0)
         assert lab.http_get_json("client", b2.url)["client_address"] == extra
 
         # Without source NAT the backend sees the client again; the forwards stay.
-        apply(kubectl, appliance(namespace, lab, {"port_forwards": forwards, "source_nat": []}))
+        apply(
+            kubectl, appliance(namespace, lab, {"port_forwards": forwards, "source_nat": []}, persist="true")
+        )
         obj = ready_at(kubectl, namespace, 3)
         assert last_plan(obj, "source_nat") == (0, 0, 1, 0)
         assert lab.http_get_json("client", b2.url)["client_address"] == lab.client_address
@@ -374,9 +396,13 @@ def test_static_route_and_bgp_neighbor(
             "bgp_networks": [{"prefix": "10.66.1.0/24"}],
         }
         setup_secrets(kubectl, namespace, lab)
-        apply(kubectl, appliance(namespace, lab, services))
+        apply(kubectl, appliance(namespace, lab, services, persist="true"))
         obj = ready_at(kubectl, namespace, 1)
         assert [last_plan(obj, s) for s in services] == [(1, 0, 0, 0)] * 3
+        saved = read_router_file(lab, "/etc/frr/frr.conf")  # `write memory` by the commit steps
+        assert f"ip route {net} {lab.backends[0].address}" in saved
+        assert f"neighbor {lab.peer_address} remote-as {lab.peer_asn}" in saved
+        assert "network 10.66.1.0/24" in saved
 
         # Static route: in the kernel (installed by zebra) and carrying packets.
         assert lab.has_route("router", net, protocol="static")

@@ -317,6 +317,35 @@ def _jump(value: str) -> tuple[str, str, int]:
     return user, host, port
 
 
+_KEY_TYPES = ("ssh-", "ecdsa-", "sk-")
+
+
+def pinned_key(text: str, host: str, port: int, source: str) -> str:
+    """The bastion's public key line (`TYPE BASE64`) from known_hosts lines or a bare key line.
+
+    The engine pins one key for the jump host; a line naming the host is preferred, else the
+    first key of the file.
+    """
+    names = {host, f"[{host}]:{port}"} if port != 22 else {host, f"[{host}]:22"}
+    first: str | None = None
+    for raw in text.splitlines():
+        fields = raw.split()
+        if not fields or fields[0].startswith(("#", "@")):
+            continue
+        if fields[0].startswith(_KEY_TYPES) and len(fields) >= 2:
+            key, hosts = " ".join(fields[:2]), ""
+        elif len(fields) >= 3 and fields[1].startswith(_KEY_TYPES):
+            key, hosts = " ".join(fields[1:3]), fields[0]
+        else:
+            continue
+        if hosts and names & set(hosts.split(",")):
+            return key
+        first = first or key
+    if first is None:
+        raise click.BadParameter(f"{source}: no host key found", param_hint="--jump-known-hosts")
+    return first
+
+
 def _url(value: str, option: str, schemes: tuple[str, ...]) -> str:
     parts = urlsplit(value)
     if parts.scheme not in schemes or not parts.hostname:
@@ -334,16 +363,16 @@ def build_target(lp: LoadedProvider, opts: Mapping[str, Any]) -> Target:
     labels: dict[str, str] = {}
     spec: dict[str, Any] = {}
 
-    def exclusive(*names: str) -> None:
-        given = [n for n in names if opts.get(n.lstrip("-").replace("-", "_"))]
+    def exclusive(**names: str) -> None:
+        given = [flag for key, flag in names.items() if opts.get(key)]
         if len(given) > 1:
             raise click.UsageError(f"{' and '.join(given)} are mutually exclusive")
 
-    exclusive("--credentials-file", "--secret")
-    exclusive("--ca-file", "--insecure")
-    exclusive("--known-hosts-file", "--trust-on-first-use")
-    exclusive("--jump-host", "--proxy", "--broker")
-    exclusive("--jump-key-file", "--jump-password-file")
+    exclusive(credentials_file="--credentials", secret="--secret")
+    exclusive(ca_file="--ca", insecure="--insecure")
+    exclusive(known_hosts_file="--known-hosts", trust_on_first_use="--trust-on-first-use")
+    exclusive(jump_host="--jump-host", proxy="--proxy", broker="--broker")
+    exclusive(jump_key_file="--jump-key", jump_password_file="--jump-password-file")
 
     secret: tuple[str, str] | None = None
     if opts.get("secret"):
@@ -409,11 +438,13 @@ def build_target(lp: LoadedProvider, opts: Mapping[str, Any]) -> Target:
         if opts.get("jump_password_file"):
             data["password"] = _read_text(opts["jump_password_file"], "--jump-password-file", first_line=True)
             jump["passwordSecretKeyRef"] = {"name": JUMP, "key": "password"}
-        if opts.get("jump_known_hosts_file"):
-            data["known_hosts"] = _read_text(opts["jump_known_hosts_file"], "--jump-known-hosts").strip()
-            jump["knownHostsSecretKeyRef"] = {"name": JUMP, "key": "known_hosts"}
         if not ({"private_key", "password"} & set(data)):
             raise click.UsageError("--jump-host needs --jump-key or --jump-password-file")
+        if not opts.get("jump_known_hosts_file"):
+            raise click.UsageError("--jump-host needs --jump-known-hosts FILE (the bastion's host key)")
+        kh_file = opts["jump_known_hosts_file"]
+        data["known_hosts"] = pinned_key(_read_text(kh_file, "--jump-known-hosts"), jhost, jport, kh_file)
+        jump["knownHostsSecretKeyRef"] = {"name": JUMP, "key": "known_hosts"}
         masker.add(*(v for k, v in data.items() if k != "known_hosts"))
         local[JUMP] = data
         spec["reach"] = {"mode": "jumpHost", "jumpHost": jump}
@@ -640,8 +671,14 @@ async def live_session(lp: LoadedProvider, target: Target) -> AsyncIterator[Live
 
 
 def _relabel(text: str, labels: Mapping[str, str]) -> str:
+    """The engine's names for the Secrets replaced by the options; one label per message."""
     for old in sorted(labels, key=len, reverse=True):
         text = text.replace(old, labels[old])
+    for new in set(labels.values()):
+        i = text.find(new)
+        if i >= 0:
+            end = i + len(new)
+            text = text[:end] + text[end:].replace(f"; {new}", ",")
     return text
 
 

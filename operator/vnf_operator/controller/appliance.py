@@ -41,7 +41,9 @@ async def reconcile(state: OperatorState, namespace: str, name: str) -> Outcome 
     if outcome.requeue_after is not None:
         delay = outcome.requeue_after if outcome.transient_failure else jittered(outcome.requeue_after)
         state.queue.add_after(key, delay)
-    log.debug("reconciled %s/%s in %.3fs", namespace, name, time.monotonic() - started)
+    log.debug(
+        "reconciled %s/%s in %.3fs (shard %d)", namespace, name, time.monotonic() - started, state.shard.index
+    )
     return outcome
 
 

@@ -51,7 +51,12 @@ async def startup(settings: kopf.OperatorSettings, logger: Any, **_: Any) -> Non
     STATE = OperatorState.from_env()
     await STATE.start()
     STATE.tasks.append(asyncio.create_task(STATE.queue.run(STATE.workers, _reconcile)))
-    logger.info("vnf-operator started with %d workers", STATE.workers)
+    logger.info(
+        "vnf-operator started with %d workers, shard %d/%d",
+        STATE.workers,
+        STATE.shard.index,
+        STATE.shard.count,
+    )
 
 
 @kopf.on.cleanup()
@@ -97,6 +102,8 @@ async def appliance_event(event: kopf.RawEvent, **_: Any) -> None:
     state = _state()
     body: dict[str, Any] = dict(event["object"])
     key = ("appliance", body["metadata"]["namespace"], body["metadata"]["name"])
+    if not state.shard.owns(key[1], key[2]):
+        return
     if event["type"] == "DELETED":
         state.cache.forget_appliance(key[1], key[2])
         state.queue.forget(key)
@@ -113,6 +120,9 @@ async def operation_event(event: kopf.RawEvent, **_: Any) -> None:
         return
     phase = (body.get("status") or {}).get("phase")
     key = ("operation", body["metadata"]["namespace"], body["metadata"]["name"])
+    target = ((body.get("spec") or {}).get("applianceRef") or {}).get("name", "")
+    if not state.shard.owns(key[1], target):
+        return
     state.cache.operations[(key[1], key[2])] = body
     if phase in (None, "Pending") or appliance_rc.operation_expired(body):
         state.queue.add(key)
@@ -127,15 +137,29 @@ async def secret_event(event: kopf.RawEvent, **_: Any) -> None:
         state.queue.add(key)
 
 
-@kopf.on.delete(GROUP, VERSION, "vnfappliances")
+def _owned(name: str, namespace: str | None, **_: Any) -> bool:
+    return STATE is None or STATE.shard.owns(namespace or "", name)
+
+
+@kopf.on.delete(GROUP, VERSION, "vnfappliances", when=_owned)
 async def appliance_deleted(body: kopf.Body, **_: Any) -> None:
     await appliance_rc.finalize(_state(), dict(body))
 
 
-@kopf.on.delete(GROUP, VERSION, "vnfproviders")
+def _leader(**_: Any) -> bool:
+    return STATE is None or STATE.shard.leads_cluster_objects
+
+
+@kopf.on.delete(GROUP, VERSION, "vnfproviders", when=_leader)
 async def provider_deleted(name: str, **_: Any) -> None:
     """A provider in use is not removed from under its appliances: deletion waits until none uses it."""
-    users = sorted(f"{ns}/{n}" for _, ns, n in _state().cache.appliances_of_provider(name))
+    # Ask the apiserver, not the cache: with sharding this replica sees only its own appliances.
+    everyone = await _state().kube.list_custom("vnfappliances")
+    users = sorted(
+        f"{a['metadata']['namespace']}/{a['metadata']['name']}"
+        for a in everyone
+        if ((a.get("spec") or {}).get("providerRef") or {}).get("name") == name
+    )
     if users:
         shown = ", ".join(users[:5]) + (f" (+{len(users) - 5} more)" if len(users) > 5 else "")
         raise kopf.TemporaryError(

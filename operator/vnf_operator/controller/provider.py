@@ -24,7 +24,7 @@ async def reconcile(state: OperatorState, name: str) -> None:
         return
     entry = state.providers.resolve(body)
     status = provider_status(body, entry, appliances=len(users))
-    if _differs(body.get("status") or {}, status):
+    if state.shard.leads_cluster_objects and _differs(body.get("status") or {}, status):
         try:
             await state.kube.patch_custom_status("vnfproviders", name, None, status)
         except NotFound:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vnf_operator.controller.queue import WorkQueue
+from vnf_operator.controller.sharding import Shard
 from vnf_operator.engine.providers import ProviderCache
 from vnf_operator.engine.runtime import Runtime
 from vnf_operator.k8s.client import KubeClient, load_credentials
@@ -101,6 +102,7 @@ class OperatorState:
     runtime: Runtime | None = None
     metrics: Metrics = field(default_factory=default_metrics)
     metrics_port: int = 9090
+    shard: Shard = field(default_factory=Shard)
     _metrics_runner: Any = None
 
     @classmethod
@@ -110,6 +112,7 @@ class OperatorState:
             workers=int(os.environ.get("VNF_WORKERS", "16")),
             default_resync=float(os.environ.get("VNF_DEFAULT_RESYNC_SECONDS", "300")),
             metrics_port=int(os.environ.get("VNF_METRICS_PORT", "9090")),
+            shard=Shard.parse(os.environ.get("VNF_SHARD")),
         )
 
     async def start(self) -> None:

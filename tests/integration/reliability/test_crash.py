@@ -274,3 +274,52 @@ def test_apiserver_restart_mid_apply(
         )
     )
     assert check.ok, str(check)
+
+
+@pytest.mark.soak
+def test_soak_apiserver_long_outage(
+    control_plane: ControlPlane, kubectl: Any, ns: str, operator_kubeconfig: Path, tmp_path: Path
+) -> None:
+    """kube-apiserver gone for longer than kopf's watch retries (1+1+2+3+5+8+13+21 s).
+
+    Acceptable: the operator resumes, or it exits (its Deployment restarts it). Not acceptable: a
+    live process whose watches are gone, silently ignoring every change.
+    """
+    log = tmp_path / "operator.log"
+    rules = lab.make_rules(5, prefix="o")
+    with lab.Device("apiserver-outage") as device:
+        lab.apply(
+            kubectl, [*lab.secret_objects(ns, "fw", device), lab.appliance_object(ns, "fw", device, rules)]
+        )
+        proc = lab.start_operator(operator_kubeconfig, log)
+        try:
+            lab.wait_ready(kubectl, ns, ["fw"], timeout=120)
+            _restart_apiserver(control_plane, lambda: time.sleep(75))
+            exited = (
+                lab.wait_until(
+                    lambda: (proc.proc is not None and proc.proc.poll() is not None) or None,
+                    timeout=20,
+                    what="(maybe) the operator's exit",
+                )
+                if False
+                else (proc.proc is not None and proc.proc.poll() is not None)
+            )
+            more = [*rules, {**rules[0], "description": "after-outage", "destination_port": "7778"}]
+            lab.apply(kubectl, [lab.appliance_object(ns, "fw", device, more)])
+            if exited:
+                proc = lab.start_operator(operator_kubeconfig, log)
+            lab.wait_ready(kubectl, ns, ["fw"], timeout=120)
+            check = lab.check_device(device, ns, "fw", more)
+        finally:
+            proc.stop()
+    lab.record_row(
+        lab.ScenarioRow(
+            "kube-apiserver down 75 s",
+            runs=1,
+            converged=int(check.ok),
+            duplicates=check.duplicate_count,
+            lost=len(check.lost) + len(check.unapplied),
+            notes="operator exited (restarted)" if exited else "operator resumed its watches",
+        )
+    )
+    assert check.ok, str(check)
