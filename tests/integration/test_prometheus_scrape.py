@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from tests.integration.operator_runner import OperatorProcess, wait_for
 
 pytestmark = pytest.mark.integration

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from tests.integration.operator_runner import OperatorProcess, condition, get_json, wait_for
+
 from vnf_operator.controller.sharding import shard_of
 
 pytestmark = pytest.mark.integration
