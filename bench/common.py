@@ -235,6 +235,21 @@ def apiserver_requests(text: str) -> dict[str, int]:
     return totals
 
 
+OPERATOR_RESOURCES = frozenset({"vnfappliances", "vnfproviders", "vnfoperations", "secrets", "events"})
+"""What the operator's ServiceAccount reads and writes; every other request in a window comes from
+the apiserver itself (its loopback informers re-watching, its lease) or from discovery."""
+
+
+def split_operator_requests(counts: Mapping[str, int]) -> tuple[dict[str, int], dict[str, int]]:
+    """`VERB resource[/sub]` counts → (the operator's resources, everything else)."""
+    operator: dict[str, int] = {}
+    other: dict[str, int] = {}
+    for key, value in sorted(counts.items()):
+        resource = key.split(" ", 1)[-1].split("/", 1)[0]
+        (operator if resource in OPERATOR_RESOURCES else other)[key] = value
+    return operator, other
+
+
 def metric_sum(text: str, name: str, **match: str) -> float:
     """Sum of a metric's samples whose labels include `match`."""
     return sum(

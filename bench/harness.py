@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import json
 import os
 import signal
@@ -24,12 +25,32 @@ from typing import Any
 
 import httpx
 
-from bench.common import apiserver_requests, counter_delta, proc_cpu_seconds, proc_status_kib
+from bench.common import (
+    apiserver_requests,
+    counter_delta,
+    metric_sum,
+    proc_cpu_seconds,
+    proc_status_kib,
+    split_operator_requests,
+)
 from vnf_operator.testing.controlplane import ControlPlane, free_ports
 
 REPO = Path(__file__).resolve().parents[1]
 GROUP, VERSION = "vnf.operators.dev", "v1alpha1"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def die_with_parent() -> Callable[[], None]:
+    """preexec_fn: the child gets SIGTERM when the bench process dies, however it dies."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    parent = os.getpid()
+
+    def hook() -> None:
+        libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
+        if os.getppid() != parent:
+            os._exit(1)
+
+    return hook
 
 
 # ------------------------------------------------------------------------------------------ farm
@@ -65,6 +86,7 @@ class FarmProcess:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=die_with_parent(),
         )
         deadline = time.monotonic() + start_timeout
         while not info_file.exists():
@@ -257,11 +279,13 @@ class ApiWindow:
         own = counter_delta(self.kube.own, self.own_before)
         after = await self.kube.metrics()
         total = counter_delta(after, self.before)
-        operator = {k: v - own.get(k, 0) for k, v in total.items() if v - own.get(k, 0) > 0}
+        rest = {k: v - own.get(k, 0) for k, v in total.items() if v - own.get(k, 0) > 0}
+        operator, other = split_operator_requests(rest)
         return {
             "operator_total": sum(operator.values()),
-            "operator": dict(sorted(operator.items())),
+            "operator": operator,
             "bench_own": own,
+            "other": other,
             "apiserver_total": sum(total.values()),
         }
 
@@ -412,6 +436,7 @@ class OperatorProcess:
             stderr=subprocess.STDOUT,
             env=env,
             start_new_session=True,
+            preexec_fn=die_with_parent(),
         )
         self.started_at = time.monotonic()
         return self
@@ -428,6 +453,23 @@ class OperatorProcess:
         async with httpx.AsyncClient(timeout=30) as c:
             r = await c.get(f"http://127.0.0.1:{self.metrics_port}/metrics")
             return r.text
+
+    async def wait_idle(self, quiet_s: float = 3.0, wait_s: float = 600.0) -> float:
+        """Until no appliance reconcile runs and none finished for `quiet_s` (a converged fleet can still
+        have queued extra reconciles); returns the seconds waited."""
+        start = time.monotonic()
+        last_total, quiet_since = -1.0, time.monotonic()
+        while time.monotonic() - start < wait_s:
+            text = await self.metrics_text()
+            total = metric_sum(text, "vnfop_reconcile_total", controller="vnfappliance")
+            active = metric_sum(text, "vnfop_active_workers", controller="vnfappliance")
+            now = time.monotonic()
+            if total != last_total or active > 0:
+                last_total, quiet_since = total, now
+            elif now - quiet_since >= quiet_s:
+                return now - start - quiet_s
+            await asyncio.sleep(0.25)
+        return time.monotonic() - start
 
     async def wait_started(self, wait_s: float = 60.0, settle_s: float = 1.0) -> float:
         """Until /metrics answers (the startup handler ran); returns the seconds it took."""

@@ -219,30 +219,34 @@ def render_markdown(results: Mapping[str, Any]) -> str:
             "",
             "## No-op resync (annotation trigger, nothing changed)",
             "",
-            "| size | wall s | device req / appliance | writes | apiserver req / appliance | operator CPU ms / appliance | ok |",
-            "|---|---|---|---|---|---|---|",
+            "| size | wall s | annotating s | device req / appliance | writes | apiserver req / appliance "
+            "| operator CPU ms / appliance | waited for idle s | ok |",
+            "|---|---|---|---|---|---|---|---|---|",
         ]
         for s in sizes:
             n = s.get("noop") or {}
             lines.append(
-                f"| {s['size']} | {_fmt(n.get('wall_s'))} | {_fmt(_get(n, 'device_requests', 'per_appliance'), 1)} "
+                f"| {s['size']} | {_fmt(n.get('wall_s'))} | {_fmt(n.get('annotate_s'))} "
+                f"| {_fmt(_get(n, 'device_requests', 'per_appliance'), 1)} "
                 f"| {_get(n, 'device_requests', 'writes')} | {_fmt(n.get('apiserver_per_appliance'), 1)} "
-                f"| {_fmt(n.get('operator_cpu_ms_per_appliance'), 1)} | {n.get('ok')} |"
+                f"| {_fmt(n.get('operator_cpu_ms_per_appliance'), 1)} | {_fmt(n.get('waited_for_idle_s'), 1)} "
+                f"| {n.get('ok')} |"
             )
     if any(s.get("change") for s in sizes):
         lines += [
             "",
             "## Change latency (one rule of one appliance, API write → device runs it)",
             "",
-            "| size | edits | p50 s | p95 s | max s | write → Ready p50 s | p95 s | ok |",
-            "|---|---|---|---|---|---|---|---|",
+            "| size | edits | p50 s | p95 s | max s | write → Ready p50 s | p95 s | waited for idle s | ok |",
+            "|---|---|---|---|---|---|---|---|---|",
         ]
         for s in sizes:
             ch = s.get("change") or {}
             dev, rdy = ch.get("write_to_device_s") or {}, ch.get("write_to_ready_s") or {}
             lines.append(
                 f"| {s['size']} | {ch.get('edits', '-')} | {_fmt(dev.get('p50'), 3)} | {_fmt(dev.get('p95'), 3)} "
-                f"| {_fmt(dev.get('max'), 3)} | {_fmt(rdy.get('p50'), 3)} | {_fmt(rdy.get('p95'), 3)} | {ch.get('ok')} |"
+                f"| {_fmt(dev.get('max'), 3)} | {_fmt(rdy.get('p50'), 3)} | {_fmt(rdy.get('p95'), 3)} "
+                f"| {_fmt(ch.get('waited_for_idle_s'), 1)} | {ch.get('ok')} |"
             )
     ans = results.get("ansible")
     if ans:

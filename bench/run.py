@@ -22,6 +22,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -359,7 +360,12 @@ async def main_async(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # so every `finally` stops what it started
+
+
 def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _interrupt)
     args = parse_args(argv)
     Path(args.out).mkdir(parents=True, exist_ok=True)  # py-spy writes there before the first result
     return asyncio.run(main_async(args))

@@ -20,6 +20,7 @@ async def run(
     ctx: Ctx, size: Size, namespace: str, farm: FarmProcess, operator: OperatorProcess
 ) -> dict[str, Any]:
     n, m = size.appliances, size.rules
+    idle_wait = await operator.wait_idle()
     fleet = await Fleet(ctx.kube, namespace).start()
     await fleet.wait(lambda objs: len(objs) >= n, 60)
     desired = {i: rules(m) for i in range(n)}
@@ -61,6 +62,7 @@ async def run(
     return {
         "ok": not failures and len(device) >= ctx.settings.edits,
         "edits": ctx.settings.edits,
+        "waited_for_idle_s": idle_wait,
         "write_to_device_s": summary(device) if device else None,
         "write_to_ready_s": summary(ready) if ready else None,
         "samples_write_to_device_s": [round(x, 4) for x in device],

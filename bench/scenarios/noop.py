@@ -22,6 +22,7 @@ async def run(
     ctx: Ctx, size: Size, namespace: str, farm: FarmProcess, operator: OperatorProcess
 ) -> dict[str, Any]:
     n = size.appliances
+    idle_wait = await operator.wait_idle()
     fleet = await Fleet(ctx.kube, namespace).start()
     await fleet.wait(lambda objs: len(objs) >= n, 60)
     await asyncio.sleep(1.1)  # so that a new lastSyncTime differs from every previous one
@@ -61,6 +62,7 @@ async def run(
     after = sorted(t - t0 for t in seen.values())
     return {
         "ok": ok,
+        "waited_for_idle_s": idle_wait,
         "appliances_resynced": len(seen),
         "wall_s": wall,
         "annotate_s": patched,

@@ -154,8 +154,24 @@ def pool_servers(lab: LinuxRouterLab) -> dict[str, list[str]]:
 # ------------------------------------------------------------------------------------------ test
 
 
+@pytest.fixture
+def cleanup(kubectl: Kubectl, namespace: str) -> Iterator[None]:
+    """A test that failed half-way leaves its appliance behind: delete it (and its members)."""
+    yield
+    kubectl(
+        "delete",
+        "vnfappliance",
+        APPLIANCE,
+        "-n",
+        namespace,
+        "--ignore-not-found",
+        "--timeout=60s",
+        check=False,
+    )
+
+
 def test_pool_members_receive_and_stop_receiving_traffic(
-    kubectl: Kubectl, namespace: str, lab: LinuxRouterLab, operator: OperatorProcess
+    kubectl: Kubectl, namespace: str, lab: LinuxRouterLab, operator: OperatorProcess, cleanup: None
 ) -> None:
     b1, b2, b3 = lab.backends
     assert not pool_answers(lab), "the pool starts empty (HAProxy answers 503)"

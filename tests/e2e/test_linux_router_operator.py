@@ -65,10 +65,22 @@ def operator(
 
 
 @pytest.fixture
-def lab(linux_router_lab: LinuxRouterLab) -> Iterator[LinuxRouterLab]:
-    """The module's lab, put back to its base state after each test, whatever the test did."""
+def lab(linux_router_lab: LinuxRouterLab, kubectl: Kubectl, namespace: str) -> Iterator[LinuxRouterLab]:
+    """The module's lab, put back to its base state after each test, whatever the test did
+    (a test that failed half-way leaves its appliance behind: it goes first, so that the
+    operator stops changing the router)."""
     saved = {path: read_router_file(linux_router_lab, path) for path in PERSISTED}
     yield linux_router_lab
+    kubectl(
+        "delete",
+        "vnfappliance",
+        APPLIANCE,
+        "-n",
+        namespace,
+        "--ignore-not-found",
+        "--timeout=60s",
+        check=False,
+    )
     for path, text in saved.items():
         write_router_file(linux_router_lab, path, text)
     linux_router_lab.reset_nftables()
@@ -169,6 +181,12 @@ def delete_appliance(kubectl: Kubectl, ns: str) -> None:
         timeout=90,
         what="appliance gone after its finalizer",
     )
+
+
+def finished_operation(kubectl: Kubectl, ns: str, name: str) -> dict[str, Any] | None:
+    """The status of a VnfOperation once it succeeded or failed."""
+    status: dict[str, Any] = get_json(kubectl, "vnfoperation", name, "-n", ns).get("status") or {}
+    return status if status.get("phase") in ("Succeeded", "Failed") else None
 
 
 def read_router_file(lab: LinuxRouterLab, path: str) -> str:
@@ -420,6 +438,23 @@ def test_static_route_and_bgp_neighbor(
         assert lab.ping("client", lab.peer_prefix_host)
         summary = lab.vtysh_json("router", "show bgp summary json")["ipv4Unicast"]["peers"][lab.peer_address]
         assert summary["desc"] == f"vnf:{namespace}/{APPLIANCE}: lab peer"
+        # The same, asked through the operator: a VnfOperation running monitoring/bgp_summary.
+        operation = {
+            "apiVersion": "vnf.operators.dev/v1alpha1",
+            "kind": "VnfOperation",
+            "metadata": {"name": "bgp-summary", "namespace": namespace},
+            "spec": {
+                "applianceRef": {"name": APPLIANCE},
+                "service": "monitoring",
+                "operation": "bgp_summary",
+            },
+        }
+        apply(kubectl, operation)
+        done = wait_for(lambda: finished_operation(kubectl, namespace, "bgp-summary"), what="bgp-summary")
+        assert done["phase"] == "Succeeded", done
+        peers = {row["neighbor"]: row for row in done["rows"]}
+        assert peers[lab.peer_address]["remote_as"] == str(lab.peer_asn)
+        assert peers[lab.peer_address]["state_or_prefixes"] == "1"  # Established, one prefix received
 
         # Next hop of the static route changes: one update, the new path carries the packets.
         b2 = lab.backends[1]

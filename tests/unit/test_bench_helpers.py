@@ -22,6 +22,7 @@ from bench.common import (
     percentile,
     proc_cpu_seconds,
     proc_status_kib,
+    split_operator_requests,
     split_reads_writes,
     summary,
 )
@@ -129,6 +130,21 @@ def test_apiserver_requests_by_verb_and_resource() -> None:
         "GET (non-resource)/metrics": 3,
     }
     assert metric_sum(APISERVER_METRICS, "apiserver_request_total", verb="GET") == 35
+
+
+def test_operator_share_of_apiserver_requests() -> None:
+    operator, other = split_operator_requests(
+        {
+            "GET secrets": 3,
+            "PATCH vnfappliances/status": 1,
+            "POST events": 21,
+            "WATCH clusterroles": 1,
+            "PUT leases": 2,
+            "GET (non-resource)/apis": 1,
+        }
+    )
+    assert operator == {"GET secrets": 3, "PATCH vnfappliances/status": 1, "POST events": 21}
+    assert other == {"GET (non-resource)/apis": 1, "PUT leases": 2, "WATCH clusterroles": 1}
 
 
 def test_proc_parsing() -> None:

@@ -125,7 +125,8 @@ def test_cli_value_must_be_a_safe_token(lp: LoadedProvider, payload: dict[str, A
     if payload.get("cli_token", False):
         op = render_operation(lp, "things", "cli_plain", ctx)
         assert isinstance(op, CliCommands)
-        assert op.commands == ("configure terminal", f"interface {value}", "no shutdown", "end")
+        assert op.config_mode  # the transport enters and leaves config mode around these lines
+        assert op.commands == (f"interface {value}", "no shutdown")
         return
     with pytest.raises(InjectionError) as info:
         render_operation(lp, "things", "cli_plain", ctx)
@@ -139,7 +140,8 @@ def test_cli_quote_wraps_or_rejects(lp: LoadedProvider, payload: dict[str, Any])
     if payload.get("quotable", True):
         op = render_operation(lp, "things", "cli_quoted", ctx)
         assert isinstance(op, CliCommands)
-        assert op.commands == ("configure terminal", f'description "{value}"', "end")
+        assert op.config_mode
+        assert op.commands == (f'description "{value}"',)
         return
     with pytest.raises(InjectionError) as info:
         render_operation(lp, "things", "cli_quoted", ctx)
@@ -154,7 +156,7 @@ def test_a_value_never_adds_a_cli_line(lp: LoadedProvider) -> None:
             except TemplateError:
                 continue
             assert isinstance(op, CliCommands)
-            assert len(op.commands) == (4 if op_name == "cli_plain" else 3)
+            assert len(op.commands) == (2 if op_name == "cli_plain" else 1)
             assert all("\n" not in c and "\r" not in c for c in op.commands)
 
 

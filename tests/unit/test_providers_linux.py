@@ -334,6 +334,18 @@ def test_frr_renders() -> None:
     ]
 
 
+def test_commits_save_only_when_persist_is_true() -> None:
+    for service in ("firewall_rules", "port_forwards", "source_nat", "static_routes", "bgp_neighbors"):
+        assert _commands(LINUX, service, "commit") == ["true"]
+    persist = CTX.replace(appliance=ApplianceInfo(name="r1", namespace="edge", vars={"persist": "true"}))
+    assert _commands(LINUX, "source_nat", "commit", persist) == [
+        "{ echo '#!/usr/sbin/nft -f'; echo 'flush ruleset'; nft list ruleset; } > /run/vnf-nftables.conf.new "
+        "&& nft -c -f /run/vnf-nftables.conf.new && cat /run/vnf-nftables.conf.new > /etc/nftables.conf "
+        "&& rm -f /run/vnf-nftables.conf.new"
+    ]
+    assert _commands(LINUX, "bgp_networks", "commit", persist) == ["vtysh -c 'write memory'"]
+
+
 def test_bootstrap_and_health_renders() -> None:
     boot = LINUX.dictionary.bootstrap
     assert boot is not None
@@ -543,6 +555,36 @@ def test_haproxy_servers_state_is_parsed() -> None:
     keys = [("be_pool", "m1"), ("be_pool", "m2")]
     plan = diff.plan(wanted, parsed.items, rules, Policy.REPLACED, managed_keys=keys)
     assert plan.is_empty and len(plan.unmanaged) == 2
+
+
+def test_monitoring_answers_are_parsed() -> None:
+    summary = """\
+BGP router identifier 10.66.250.2, local AS number 65001 vrf-id 0
+BGP table version 1
+RIB entries 1, using 192 bytes of memory
+Peers 2, using 1448 KiB of memory
+
+Neighbor        V         AS   MsgRcvd   MsgSent   TblVer  InQ OutQ  Up/Down State/PfxRcd   PfxSnt Desc
+10.66.3.2       4      65002         4         5        0    0    0 00:00:03            1        1 vnf:a/b: lab peer
+10.66.3.9       4      65009         0         0        0    0    0    never      Connect        0 N/A
+
+Total number of neighbors 2
+"""
+    rows = _parse(LINUX, "monitoring", "bgp_summary", summary).items
+    assert [(r["neighbor"], r["remote_as"], r["up_down"], r["state_or_prefixes"]) for r in rows] == [
+        ("10.66.3.2", "65002", "00:00:03", "1"),
+        ("10.66.3.9", "65009", "never", "Connect"),
+    ]
+    routes = """\
+default via 10.66.3.2 dev peer0 proto static metric 20
+10.66.1.0/24 dev front0 proto kernel scope link src 10.66.1.1
+10.66.200.0/24 nhid 18 via 10.66.3.2 dev peer0 proto bgp metric 20
+"""
+    assert _parse(LINUX, "monitoring", "routes", routes).items == [
+        {"destination": "default", "gateway": "10.66.3.2", "dev": "peer0", "protocol": "static"},
+        {"destination": "10.66.1.0/24", "dev": "front0", "protocol": "kernel"},
+        {"destination": "10.66.200.0/24", "gateway": "10.66.3.2", "dev": "peer0", "protocol": "bgp"},
+    ]
 
 
 @pytest.mark.parametrize(

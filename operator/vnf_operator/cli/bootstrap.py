@@ -12,7 +12,7 @@ from vnf_operator.cli.live import Live, build_target, live_options, masked, prin
 from vnf_operator.core.secrets import MASK
 
 
-@click.command("bootstrap")
+@click.command("bootstrap", short_help="Run the day-0 bootstrap against a live appliance.")
 @provider_argument
 @click.option(
     "--force", is_flag=True, help="Run the steps even when the `neededWhen` checks say it is not needed."
@@ -28,8 +28,10 @@ def command(file: str, force: bool, output: str, **opts: Any) -> None:
     every step and printed masked; later commands read them from the same --outputs FILE.
     Exits 1 when a step or the `ready` checks fail.
 
-    Example: vnfctl bootstrap providers/opnsense.yaml --host fw1 --bootstrap-credentials day0.yaml
-    --ca ca.pem --outputs fw1-outputs.yaml
+    \b
+    Example:
+      vnfctl bootstrap providers/opnsense.yaml --host fw1 --ca ca.pem \\
+          --bootstrap-credentials day0.yaml --outputs fw1-outputs.yaml
     """
     from vnf_operator.engine.bootstrap import BootstrapOutcome, bootstrap_needed, run_bootstrap
 

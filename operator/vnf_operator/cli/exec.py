@@ -28,7 +28,7 @@ from vnf_operator.core.render import find_operation
 ITEM_OPS = ("create", "update", "delete")
 
 
-@click.command("exec")
+@click.command("exec", short_help="Run one operation against a live appliance.")
 @provider_argument
 @click.option("--service", "-s", required=True, help="Service name.")
 @click.option(
@@ -101,6 +101,8 @@ def command(
         raise click.UsageError("--op create needs --item")
     if operation == "update" and item_data is None:
         raise click.UsageError("--op update needs --item")
+    if params and not op.parameters:
+        raise click.BadParameter(f"{service}/{operation} declares no parameters", param_hint="--param")
     param_data = _params(op, key_value_pairs(params))
     target = build_target(lp, opts)
 

@@ -10,7 +10,7 @@ from vnf_operator.cli.common import dump, load, output_option, provider_argument
 from vnf_operator.cli.live import Live, build_target, hint, live_options, masked, print_table, run_command
 
 
-@click.command("health")
+@click.command("health", short_help="Run the health checks against a live appliance.")
 @provider_argument
 @live_options()
 @output_option(("table", "json", "yaml"), "table")
@@ -21,7 +21,9 @@ def command(file: str, output: str, **opts: Any) -> None:
     failing phase stops the later ones (they are shown as skipped). Exits 0 when every check
     passed, 1 otherwise.
 
-    Example: vnfctl health providers/opnsense.yaml --host fw1.example.net --credentials creds.yaml --ca ca.pem
+    \b
+    Example:
+      vnfctl health providers/opnsense.yaml --host fw1.example.net --credentials creds.yaml --ca ca.pem
     """
     from vnf_operator.engine.health import PHASES, HealthResult, run_health_checks
 

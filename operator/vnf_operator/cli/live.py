@@ -511,7 +511,6 @@ class CliSecrets:
     def __init__(self, target: Target, kube: SecretReader | None = None) -> None:
         self.target = target
         self.kube = kube
-        self.stored: dict[str, str] = {}
         self.on_store: Callable[[Mapping[str, str]], Awaitable[None]] | None = None
 
     def _outputs_name(self, name: str) -> bool:
@@ -549,7 +548,6 @@ class CliSecrets:
         if not self._outputs_name(name):
             raise CliError(f"vnfctl does not write Secret {namespace}/{name}")
         self.target.masker.add(*data.values())
-        self.stored = dict(data)
         if self.target.outputs_file is not None:
             write_private_yaml(self.target.outputs_file, data)
         if self.on_store is not None:
@@ -725,12 +723,15 @@ def run_live(target: Target, main: Coroutine[Any, Any, T]) -> T:
 
 def hint(message: str) -> str:
     """`message` and, for the usual mistakes, which option fixes it."""
+    jump = "jump host" in message
     if "no host key to verify" in message or "SSH host key verification failed" in message:
-        return f"{message} (give --known-hosts FILE, or --trust-on-first-use)"
+        return f"{message} ({'check --jump-known-hosts' if jump else 'give --known-hosts FILE, or --trust-on-first-use'})"
     if "TLS certificate verify failed" in message:
         return f"{message} (give --ca FILE, or --insecure for a lab)"
     if "refused the credentials" in message:
-        return f"{message} (check the credentials)"
+        return (
+            f"{message} ({'check --jump-key or --jump-password-file' if jump else 'check the credentials'})"
+        )
     return message
 
 

@@ -10,7 +10,7 @@ import click
 from vnf_operator.core.errors import VnfError
 
 
-@click.command("simulate")
+@click.command("simulate", short_help="Run a vendor appliance simulator in the foreground.")
 @click.argument("vendor")
 @click.option(
     "--port",

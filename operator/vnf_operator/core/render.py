@@ -346,8 +346,8 @@ def _render_cli(
         out = render_text(src, Kind.CLI, m, where=f"{where}.commands[{i}]")
         # Newlines can only come from the template text itself (values with newlines are rejected).
         lines += [ln.strip() for ln in out.split("\n") if ln.strip()]
-    if call.config_mode:
-        lines = [*conn.config_enter, *lines, *conn.config_exit]
+    # Config mode is entered and left by the transport (config_enter/config_exit of the connection),
+    # which watches the config prompt and leaves config mode even after an error.
     return CliCommands(
         connection=conn_name,
         commands=tuple(lines),
@@ -610,7 +610,12 @@ def describe(op: RenderedOperation, conn: ResolvedConnection | None, masker: Sec
         "target": f"{conn.username}@{_host_for_url(conn.host)}:{conn.port}" if conn else "",
         "mode": op.mode,
         "configMode": op.config_mode,
-        "commands": list(op.commands),
+        # What the session sends, config-mode lines included (the transport adds those).
+        "commands": [
+            *(conn.config_enter if conn and op.config_mode else ()),
+            *op.commands,
+            *(conn.config_exit if conn and op.config_mode else ()),
+        ],
         "timeout": op.timeout,
     }
     return _mask_data(out, masker)  # type: ignore[no-any-return]

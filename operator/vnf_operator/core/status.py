@@ -52,6 +52,8 @@ class ApplianceResults:
     sync: Step | None = None
     services: dict[str, Any] = field(default_factory=dict)
     host_keys: dict[str, str] = field(default_factory=dict)
+    revision: dict[str, Any] | None = None
+    """status.revision (current, lastGood); None leaves the previous value in place."""
 
 
 def _step(s: Step | None) -> conditions.StepResult | None:
@@ -109,6 +111,8 @@ def assemble_status(results: ApplianceResults, *, previous: Mapping[str, Any], n
             ][:200]
     if results.host_keys:
         status["hostKeys"] = results.host_keys
+    if results.revision is not None:
+        status["revision"] = results.revision
     ready = next((c for c in conds if c["type"] == "Ready"), None)
     failed = ready is not None and ready["status"] != "True" and not results.paused
     status["failures"] = (int(previous.get("failures") or 0) + 1) if failed else 0

@@ -1,27 +1,41 @@
 """Reconcile one VnfAppliance: every sub-step returns a result; status is assembled once at the end.
 
 resolve provider → validate desired items → resolve Secrets → connect + health checks →
-bootstrap if needed → for each service in dependency order: list, diff, apply, commit, verify.
+bootstrap if needed → for each service in dependency order: list, diff, apply, commit, verify →
+health gate (docs/lifecycle.md): after changes the health checks run again; when they fail, the last
+good revision is applied again and the spec is not retried until it changes.
 Nothing is sent to a device until every desired item validated against the provider's schema.
+What is applied is the spec, or a revision (engine/revisions.py): a manual rollback pins one, and
+after a failed health gate the last good one stays applied.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from vnf_operator.core import diff
+from vnf_operator.core import revisions as rv
 from vnf_operator.core.errors import ItemValidationError, TransportError, VnfError
 from vnf_operator.core.itemschema import validate_items
-from vnf_operator.core.model import Policy
+from vnf_operator.core.model import Policy, ProviderDictionary
 from vnf_operator.core.status import ApplianceResults, Step, assemble_status
 from vnf_operator.engine.bootstrap import bootstrap_needed, run_bootstrap
-from vnf_operator.engine.connections import ConnectionFactory
-from vnf_operator.engine.health import run_health_checks
+from vnf_operator.engine.connections import ConnectionFactory, Connections
+from vnf_operator.engine.health import HealthResult, run_health_checks
 from vnf_operator.engine.providers import ProviderEntry
-from vnf_operator.engine.secrets import SecretResolver, SecretsError
+from vnf_operator.engine.revisions import (
+    BackupApi,
+    BackupStore,
+    RevisionApi,
+    RevisionError,
+    RevisionStore,
+)
+from vnf_operator.engine.secrets import Credentials, SecretResolver, SecretsError
 from vnf_operator.engine.session import ApplianceRef, RequestObserver, Session
 from vnf_operator.engine.sync import ServiceResult, sync_service
 from vnf_operator.metrics import DeviceOutcome, Metrics
@@ -44,6 +58,17 @@ class Outcome:
     events: list[Event] = field(default_factory=list)
     requeue_after: float | None = None
     transient_failure: bool = False
+
+
+@dataclass
+class Target:
+    """The desired state one reconcile applies (see `core.revisions.Choice`)."""
+
+    mode: rv.Mode
+    state: dict[str, Any]
+    hash: str
+    revision: rv.RevisionInfo | None = None
+    failed: rv.RevisionInfo | None = None
 
 
 def parse_duration(text: str | None, default: float = DEFAULT_RESYNC) -> float:
@@ -89,11 +114,28 @@ class ApplianceReconciler:
     """Holds what outlives one reconcile (connections, secret resolver)."""
 
     def __init__(
-        self, secrets: SecretResolver, connections: ConnectionFactory, metrics: Metrics | None = None
+        self,
+        secrets: SecretResolver,
+        connections: ConnectionFactory,
+        metrics: Metrics | None = None,
+        *,
+        revisions: RevisionStore | None = None,
+        backups: BackupStore | None = None,
     ) -> None:
         self.secrets = secrets
         self.connections = connections
         self.metrics = metrics
+        # Revision history and backups need the Kubernetes client; the resolver's reader is it in the
+        # operator (a test double without those calls leaves both features off).
+        reader: Any = secrets.reader
+        if revisions is None and isinstance(reader, RevisionApi):
+            history = int(os.environ.get("VNF_REVISION_HISTORY_LIMIT", str(rv.DEFAULT_HISTORY)))
+            revisions = RevisionStore(reader, history=history)
+        if backups is None and isinstance(reader, BackupApi):
+            keep = int(os.environ.get("VNF_BACKUP_LIMIT", str(rv.DEFAULT_BACKUPS)))
+            backups = BackupStore(reader, keep=keep)
+        self.revisions = revisions
+        self.backups = backups
 
     def _observer(self, provider: str) -> RequestObserver | None:
         m = self.metrics
@@ -174,34 +216,30 @@ class ApplianceReconciler:
         results.provider_info = {"name": pname, "version": entry.version, "generation": entry.generation}
         dictionary = entry.loaded.dictionary
 
+        # 1b. what to apply: the spec, a revision pinned by rollback-to, or the last good revision
+        # while the spec is one the health gate rolled back
+        revs = self.revisions if meta.get("uid") else None
+        try:
+            target, problem = await self._target(revs, body, status, pname)
+        except RevisionError as exc:
+            results.validation = Step(False, "RevisionHistoryUnavailable", str(exc))
+            events.append(Event("Warning", "RevisionHistoryUnavailable", str(exc)))
+            return finish(_backoff(status), transient=True)
+        if problem is not None:
+            if problem.reason in ("RolledBack", "UnhealthyAfterApply"):
+                results.sync = problem
+            else:
+                results.validation = problem
+                events.append(Event("Warning", problem.reason, problem.message))
+            return finish(None)
+
         # 2. validate every desired item before touching anything
-        services_spec: dict[str, Any] = spec.get("services") or {}
-        validated: dict[str, list[dict[str, Any]]] = {}
-        problems: list[str] = []
-        for sname, sspec in services_spec.items():
-            if sname not in dictionary.services:
-                known = ", ".join(sorted(dictionary.services)) or "none"
-                problems.append(
-                    f"spec.services.{sname}: provider {pname} has no such service (it has: {known})"
-                )
-                continue
-            try:
-                validated[sname] = validate_items(
-                    dictionary.services[sname],
-                    (sspec or {}).get("items") or [],
-                    where=f"spec.services.{sname}.items",
-                )
-            except ItemValidationError as exc:
-                problems.extend(str(p) for p in exc.problems)
-            if (
-                dictionary.services[sname].identity is None
-                or "list" not in dictionary.services[sname].operations
-            ):
-                problems.append(
-                    f"spec.services.{sname}: provider {pname} cannot reconcile this service (no list/identity)"
-                )
+        services_spec: dict[str, Any] = target.state["services"]
+        validated, problems = _validate(dictionary, services_spec, pname)
         if problems:
             msg = "; ".join(problems[:5]) + (f" (+{len(problems) - 5} more)" if len(problems) > 5 else "")
+            if target.mode != "spec" and target.revision is not None:
+                msg = f"revision {target.revision.number}: {msg}"
             results.validation = Step(False, "InvalidSpec", msg, terminal=True)
             events.append(Event("Warning", "InvalidSpec", msg))
             return finish(None)
@@ -224,15 +262,22 @@ class ApplianceReconciler:
             ports=mgmt.get("ports") or {},
             vars=spec.get("vars") or {},
         )
+        outputs = await self.secrets.bootstrap_outputs(namespace, name)
+
+        async def connect(extra_outputs: Mapping[str, str]) -> Connections:
+            # Bootstrap outputs (a generated API key) stand in for credentials the Secret lacks.
+            merged = Credentials({**extra_outputs, **creds.values}, creds.extra, creds.fingerprint)
+            return await self.connections.get(body, dictionary, merged, ref)
+
         try:
-            conns = await self.connections.get(body, dictionary, creds, ref)
+            conns = await connect(outputs)
         except VnfError as exc:
             results.connection = Step(False, "ConnectionConfigInvalid", str(exc), terminal=True)
             events.append(Event("Warning", "ConnectionConfigInvalid", str(exc)))
             return finish(None)
-        outputs = await self.secrets.bootstrap_outputs(namespace, name)
         session = Session(entry.loaded, ref, creds.values, conns, bootstrap_outputs=outputs, observe=observe)
         results.host_keys = conns.host_keys()
+        live = not (results.dry_run or results.report_only)
 
         try:
             # 4. bootstrap when the provider says it is needed, then health
@@ -242,7 +287,7 @@ class ApplianceReconciler:
                     results.bootstrap = Step(True, "Bootstrapped", why)
                     results.bootstrap_info = dict(status.get("bootstrap") or {"completed": True})
                 else:
-                    boot = await run_bootstrap(session, self.secrets, body, creds)
+                    boot = await run_bootstrap(session, self.secrets, body, creds, reconnect=connect)
                     results.bootstrap = boot.step
                     results.bootstrap_info = boot.status
                     if not boot.step.ok:
@@ -250,8 +295,7 @@ class ApplianceReconciler:
                         return finish(_backoff(status), transient=not boot.step.terminal)
                     events.append(Event("Normal", "Bootstrapped", boot.step.message))
                     outputs = {**outputs, **boot.outputs}
-                    await self.connections.invalidate(namespace, name)
-                    conns = await self.connections.get(body, dictionary, creds, ref)
+                    conns = await connect(outputs)
                     session = Session(
                         entry.loaded, ref, creds.values, conns, bootstrap_outputs=outputs, observe=observe
                     )
@@ -261,12 +305,21 @@ class ApplianceReconciler:
                 events.append(Event("Warning", "Unhealthy", health.message))
                 return finish(_backoff(status), transient=True)
 
+            # 4b. a requested restore of a backup (one-shot annotation)
+            restore = str((meta.get("annotations") or {}).get(rv.RESTORE_BACKUP) or "")
+            if restore and live and self.backups is not None:
+                await self._restore(session, body, restore, events)
+
             # 5. services
             prev_services = status.get("services") or {}
+            backed_up: list[str] = []
             for sname in service_order(entry, list(validated)):
                 sspec = services_spec.get(sname) or {}
                 policy = Policy(sspec.get("policy") or dictionary.services[sname].default_policy.value)
                 managed = [k for k in (prev_services.get(sname) or {}).get("managedKeys", [])]
+                before_apply = None
+                if policy is Policy.OVERRIDDEN and live and self.backups is not None:
+                    before_apply = self._backup_once(session, body, sname, backed_up, events)
                 res: ServiceResult = await sync_service(
                     session,
                     sname,
@@ -277,10 +330,40 @@ class ApplianceReconciler:
                     dry_run=results.dry_run,
                     report_only=results.report_only,
                     commit_pending=_commit_pending(status),
+                    before_apply=before_apply,
                 )
                 results.services[sname] = res
                 for line in res.changes:
                     events.append(Event("Normal", "Applied", line))
+
+            if not live:
+                planned = [line for r in results.services.values() if r.plan for line in r.plan.summary()]
+                message = "; ".join(planned[:5]) or "the device matches the spec"
+                results.sync = Step(True, "DriftDetected" if planned else "InSync", message)
+                if planned and results.report_only:
+                    events.append(Event("Warning", "DriftDetected", message))
+                return finish(resync)
+            drift = [line for r in results.services.values() for line in r.remaining]
+            if drift:
+                results.sync = Step(
+                    False, "NotInSync", "still different after apply: " + "; ".join(drift[:5])
+                )
+                events.append(Event("Warning", "NotInSync", results.sync.message))
+                return finish(_backoff(status), transient=True)
+            total = sum(sum(r.applied.values()) for r in results.services.values())
+
+            # 6. health gate: changes were made, so check again before calling this state good
+            if total and revs is not None:
+                after = await run_health_checks(session)
+                results.health = after
+                if not after.ok:
+                    if target.mode == "spec":
+                        return finish(
+                            await self._roll_back(revs, session, entry, body, target, results, events, after)
+                        )
+                    results.sync = Step(False, "UnhealthyAfterApply", after.message)
+                    events.append(Event("Warning", "UnhealthyAfterApply", after.message))
+                    return finish(_backoff(status), transient=True)
         except TransportError as exc:
             reason = "DeviceUnreachable" if exc.transient else "DeviceError"
             results.sync = Step(False, reason, session.masker(str(exc)), terminal=False)
@@ -291,23 +374,245 @@ class ApplianceReconciler:
             events.append(Event("Warning", "OperationFailed", results.sync.message))
             return finish(_backoff(status), transient=True)
 
-        if results.dry_run or results.report_only:
-            planned = [line for r in results.services.values() if r.plan for line in r.plan.summary()]
-            message = "; ".join(planned[:5]) or "the device matches the spec"
-            results.sync = Step(True, "DriftDetected" if planned else "InSync", message)
-            if planned and results.report_only:
-                events.append(Event("Warning", "DriftDetected", message))
-            return finish(resync)
-        drift = [line for r in results.services.values() for line in r.remaining]
-        if drift:
-            results.sync = Step(False, "NotInSync", "still different after apply: " + "; ".join(drift[:5]))
-            events.append(Event("Warning", "NotInSync", results.sync.message))
-            return finish(_backoff(status), transient=True)
-        total = sum(sum(r.applied.values()) for r in results.services.values())
-        results.sync = Step(
-            True, "InSync", f"{len(results.services)} service(s) in sync, {total} change(s) applied"
-        )
+        # 7. record the revision
+        message = f"{len(results.services)} service(s) in sync, {total} change(s) applied"
+        results.sync = Step(True, "InSync", message)
+        if revs is not None:
+            await self._record_revision(revs, body, target, status, results, events, total)
         return finish(resync)
+
+    async def _target(
+        self, revs: RevisionStore | None, body: Mapping[str, Any], status: Mapping[str, Any], pname: str
+    ) -> tuple[Target, Step | None]:
+        """What to apply, or a terminal problem (a bad rollback-to annotation, nothing to roll back to)."""
+        spec_state = rv.desired_state(body.get("spec") or {})
+        spec_target = Target("spec", spec_state, rv.state_hash(spec_state))
+        if revs is None:
+            return spec_target, None
+        meta = body["metadata"]
+        annotations = {k: str(v) for k, v in (meta.get("annotations") or {}).items()}
+        known = await revs.list(body)
+        choice = rv.choose(
+            spec_hash=spec_target.hash,
+            annotations=annotations,
+            revisions=known,
+            last_good=(status.get("revision") or {}).get("lastGood"),
+        )
+        if choice.problem:
+            return spec_target, Step(False, choice.reason, choice.problem, terminal=True)
+        if choice.mode == "spec" or choice.revision is None:
+            spec_target.revision = choice.revision
+            return spec_target, None
+        state = await revs.load(body, choice.revision)
+        target = Target(choice.mode, state, rv.state_hash(state), choice.revision, choice.failed)
+        used = (state.get("providerRef") or {}).get("name", "")
+        if used and used != pname:
+            msg = (
+                f"revision {choice.revision.number} was applied with VnfProvider {used!r}; "
+                f"the appliance now uses {pname!r}: it cannot be applied again"
+            )
+            return target, Step(False, "RollbackTargetIncompatible", msg, terminal=True)
+        return target, None
+
+    async def _record_revision(
+        self,
+        revs: RevisionStore,
+        body: Mapping[str, Any],
+        target: Target,
+        status: Mapping[str, Any],
+        results: ApplianceResults,
+        events: list[Event],
+        total: int,
+    ) -> None:
+        """In sync (and healthy): the applied state becomes current and last good."""
+        previous = status.get("revision") or {}
+        try:
+            if target.mode == "spec":
+                keep = [n for n in (_number(previous.get("current")), _number(previous.get("lastGood"))) if n]
+                info = await revs.record(body, target.state, target.hash, keep=keep)
+            else:
+                assert target.revision is not None
+                info = target.revision
+        except RevisionError as exc:
+            events.append(Event("Warning", "RevisionNotRecorded", str(exc)))
+            return
+        if target.mode == "rolledBack":
+            assert target.failed is not None
+            message = rv.failure_message(target.failed, info)
+            assert results.sync is not None
+            results.sync = Step(False, "RolledBack", message, terminal=True)
+            results.revision = _revision_status(info.number, info.number, target.failed)
+            return
+        if target.mode == "pinned":
+            message = (
+                f"pinned to revision {info.number} by annotation {rv.ROLLBACK_TO}: the spec is not applied "
+                f"until the annotation is removed; {total} change(s) applied"
+            )
+            results.sync = Step(True, "InSync", message)
+            if total or _number(previous.get("current")) != info.number:
+                events.append(Event("Normal", "RolledBack", f"rolled back to revision {info.number}"))
+        elif _number(previous.get("current")) != info.number:
+            events.append(Event("Normal", "RevisionApplied", f"revision {info.number} applied"))
+        results.revision = _revision_status(info.number, info.number, None)
+
+    async def _roll_back(
+        self,
+        revs: RevisionStore,
+        session: Session,
+        entry: ProviderEntry,
+        body: Mapping[str, Any],
+        target: Target,
+        results: ApplianceResults,
+        events: list[Event],
+        failure: HealthResult,
+    ) -> float | None:
+        """The spec made the appliance unhealthy: record it as failed, apply the last good revision
+        again. Emulated by a re-apply; a device with a native commit-confirm would not need it."""
+        assert entry.loaded is not None
+        dictionary = entry.loaded.dictionary
+        status = body.get("status") or {}
+        previous = status.get("revision") or {}
+        meta = body["metadata"]
+        request = str((meta.get("annotations") or {}).get(rv.RECONCILE_REQUESTED) or "")
+        keep = [n for n in (_number(previous.get("current")), _number(previous.get("lastGood"))) if n]
+        failed = await revs.record(body, target.state, target.hash, keep=keep)
+        failed = await revs.mark_failed(body, failed, failure.message, request)
+        good = rv.resolve_ref(await revs.list(body), previous.get("lastGood"))
+        if good is None or good.hash == target.hash:
+            message = rv.failure_message(failed, None)
+            results.sync = Step(False, "UnhealthyAfterApply", message, terminal=True)
+            events.append(Event("Warning", "UnhealthyAfterApply", message))
+            results.revision = _revision_status(failed.number, previous.get("lastGood"), failed)
+            return None
+        good_state = await revs.load(body, good)
+        good_services: dict[str, Any] = good_state["services"]
+        validated, problems = _validate(dictionary, good_services, entry.name)
+        if problems:
+            message = (
+                f"{failure.message} after applying revision {failed.number}; rolling back to revision "
+                f"{good.number} is not possible: " + "; ".join(problems[:3])
+            )
+            results.sync = Step(False, "RollbackFailed", message, terminal=True)
+            events.append(Event("Warning", "RollbackFailed", message))
+            results.revision = _revision_status(failed.number, good.number, failed)
+            return None
+        applied = results.services
+        rolled: dict[str, ServiceResult] = {}
+        for sname in service_order(entry, sorted(set(validated) | set(applied))):
+            sspec = good_services.get(sname) or {}
+            done = applied.get(sname)
+            created = _created_keys(done)
+            if sname in validated:
+                policy = Policy(sspec.get("policy") or dictionary.services[sname].default_policy.value)
+                desired = validated[sname]
+                protected = sspec.get("protected") or []
+            else:  # a service only the failed spec had: remove what it created
+                policy, desired = Policy.MERGED, []
+                protected = (target.state["services"].get(sname) or {}).get("protected") or []
+            managed = [list(k) for k in (done.managed_keys if done is not None else [])]
+            if policy is Policy.MERGED:
+                # merged never deletes; what the failed apply created must go all the same
+                policy, managed = Policy.REPLACED, [list(k) for k in created]
+            res = await sync_service(
+                session, sname, desired, policy=policy, protected=protected, managed_keys=managed
+            )
+            rolled[sname] = res
+            events.extend(Event("Normal", "Applied", f"rollback: {line}") for line in res.changes)
+        results.services = {n: r for n, r in rolled.items() if n in validated}
+        after = await run_health_checks(session)
+        results.health = after
+        message = rv.failure_message(failed, good)
+        drift = [line for r in rolled.values() for line in r.remaining]
+        if drift:
+            message += "; still different after the rollback: " + "; ".join(drift[:3])
+        if not after.ok:
+            message += f"; still unhealthy after the rollback: {after.message}"
+        results.sync = Step(False, "RolledBack", message, terminal=True)
+        events.append(Event("Warning", "RolledBack", message))
+        results.revision = _revision_status(good.number, good.number, failed)
+        return parse_duration((body.get("spec") or {}).get("resyncInterval"))
+
+    def _backup_once(
+        self, session: Session, body: Mapping[str, Any], sname: str, taken: list[str], events: list[Event]
+    ) -> Any:
+        """A `before_apply` hook: one backup per reconcile, before the first overridden change."""
+        backups = self.backups
+        assert backups is not None
+
+        async def hook(plan: diff.Plan) -> None:
+            if taken:
+                return
+            why = f"before an overridden apply of {sname}: " + "; ".join(plan.summary()[:3])
+            name = await backups.take(session, body, why[:500])
+            if name is not None:
+                taken.append(name)
+                events.append(Event("Normal", "BackupTaken", f"device configuration saved in Secret {name}"))
+
+        return hook
+
+    async def _restore(
+        self, session: Session, body: Mapping[str, Any], name: str, events: list[Event]
+    ) -> None:
+        backups = self.backups
+        assert backups is not None
+        try:
+            await backups.restore(session, body, name)
+        except RevisionError as exc:
+            events.append(Event("Warning", "RestoreFailed", str(exc)))
+        else:
+            events.append(Event("Normal", "Restored", f"backup {name} restored onto the device"))
+        await backups.done(body)
+
+
+def _validate(
+    dictionary: ProviderDictionary, services_spec: Mapping[str, Any], pname: str
+) -> tuple[dict[str, list[dict[str, Any]]], list[str]]:
+    validated: dict[str, list[dict[str, Any]]] = {}
+    problems: list[str] = []
+    for sname, sspec in services_spec.items():
+        if sname not in dictionary.services:
+            known = ", ".join(sorted(dictionary.services)) or "none"
+            problems.append(f"spec.services.{sname}: provider {pname} has no such service (it has: {known})")
+            continue
+        try:
+            validated[sname] = validate_items(
+                dictionary.services[sname],
+                (sspec or {}).get("items") or [],
+                where=f"spec.services.{sname}.items",
+            )
+        except ItemValidationError as exc:
+            problems.extend(str(p) for p in exc.problems)
+        if dictionary.services[sname].identity is None or "list" not in dictionary.services[sname].operations:
+            problems.append(
+                f"spec.services.{sname}: provider {pname} cannot reconcile this service (no list/identity)"
+            )
+    return validated, problems
+
+
+def _created_keys(result: ServiceResult | None) -> list[diff.Key]:
+    if result is None or result.plan is None:
+        return []
+    return [s.key for s in result.plan.steps() if isinstance(s, diff.Create) and s.key is not None]
+
+
+def _number(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    text = str(value or "").strip()
+    return int(text) if text.isdigit() else None
+
+
+def _revision_status(current: Any, last_good: Any, failed: rv.RevisionInfo | None) -> dict[str, Any]:
+    """status.revision; `failed` names the spec revision the health gate rolled back (null clears it)."""
+    out: dict[str, Any] = {"current": current, "lastGood": last_good}
+    out["failed"] = (
+        {"revision": failed.number, "generation": failed.failed_generation, "hash": failed.hash[:16]}
+        if failed is not None
+        else None
+    )
+    return out
 
 
 def _commit_pending(status: Mapping[str, Any]) -> bool:

@@ -7,9 +7,9 @@ after every step that produces any, and a step whose `skipIf` holds is not run a
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vnf_operator.core.errors import VnfError
 from vnf_operator.core.model import BootstrapStep
@@ -18,6 +18,9 @@ from vnf_operator.core.status import Step
 from vnf_operator.engine.health import run_checks
 from vnf_operator.engine.secrets import Credentials, SecretResolver
 from vnf_operator.engine.session import Session
+
+if TYPE_CHECKING:
+    from vnf_operator.engine.connections import Connections
 
 
 @dataclass
@@ -61,8 +64,15 @@ async def bootstrap_needed(session: Session, status: Mapping[str, Any]) -> tuple
 
 
 async def run_bootstrap(
-    session: Session, secrets: SecretResolver, body: Mapping[str, Any], creds: Credentials
+    session: Session,
+    secrets: SecretResolver,
+    body: Mapping[str, Any],
+    creds: Credentials,
+    *,
+    reconnect: Callable[[Mapping[str, str]], Awaitable[Connections]] | None = None,
 ) -> BootstrapOutcome:
+    """`reconnect` rebuilds the appliance's connections once outputs exist (a connection whose
+    auth uses a generated key is unavailable until then)."""
     boot = session.dictionary.bootstrap
     assert boot is not None
     outputs: dict[str, str] = dict(session.bootstrap_outputs)
@@ -95,6 +105,8 @@ async def run_bootstrap(
                 session.bootstrap_outputs.update(new)
                 session.credentials.update({k: v for k, v in new.items() if k not in creds.values})
                 await secrets.store_outputs(body, outputs)
+                if reconnect is not None:
+                    session.connections = await reconnect(outputs)
             done.append(step.name)
         ready = await run_checks(session, boot.ready)
         if not ready.ok:

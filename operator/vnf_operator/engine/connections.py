@@ -81,7 +81,7 @@ def reach_settings(spec: Mapping[str, Any], creds: Credentials, default_mode: st
                 username=jh.get("username", ""),
                 password=creds.extra.get("jump.password"),
                 private_key=creds.extra.get("jump.private_key"),
-                host_key=creds.extra.get("jump.known_hosts"),
+                **_jump_host_keys(creds.extra.get("jump.known_hosts")),
             ),
         )
     if mode == "proxy":
@@ -93,6 +93,16 @@ def reach_settings(spec: Mapping[str, Any], creds: Credentials, default_mode: st
         broker_token=creds.extra.get("broker.token"),
         broker_ca_pem=creds.extra.get("broker.ca"),
     )
+
+
+def _jump_host_keys(text: str | None) -> dict[str, Any]:
+    """A bare key line pins the bastion's key; known_hosts text is matched; nothing → trust on first use."""
+    if not text:
+        return {"trust_on_first_use": True}
+    lines = [ln for ln in text.strip().splitlines() if ln.strip() and not ln.startswith("#")]
+    if len(lines) == 1 and lines[0].split()[0].startswith(("ssh-", "ecdsa-", "sk-")):
+        return {"host_key": lines[0].strip()}
+    return {"known_hosts": text}
 
 
 class Connections:
@@ -204,6 +214,8 @@ class ConnectionFactory:
             except TemplateError as exc:
                 # e.g. a bootstrap-only connection whose credentials this appliance lacks
                 unavailable[name] = str(exc)
+                default_port = {"http": 80, "https": 443, "ssh": 22}[conn.type]
+                tcp[name] = (ref.host, int(ref.ports.get(name) or conn.port or default_port))
                 continue
             masker.add(*resolved.secrets())
             tcp[name] = (resolved.host, resolved.port)

@@ -11,7 +11,7 @@ from vnf_operator.core.diff import item_key
 from vnf_operator.core.errors import ItemValidationError, VnfError
 from vnf_operator.core.itemschema import validate_params
 from vnf_operator.engine.providers import ProviderEntry
-from vnf_operator.engine.secrets import SecretsError
+from vnf_operator.engine.secrets import Credentials, SecretsError
 from vnf_operator.engine.session import ApplianceRef, Session
 from vnf_operator.engine.sync import comparison_rules, list_items, service_marker, strip_marker
 
@@ -32,8 +32,9 @@ async def open_session(runtime: Any, appliance: Mapping[str, Any], entry: Provid
         ports=mgmt.get("ports") or {},
         vars=spec.get("vars") or {},
     )
-    conns = await runtime.connections.get(appliance, dictionary, creds, ref)
     outputs = await runtime.secrets.bootstrap_outputs(meta["namespace"], meta["name"])
+    merged = Credentials({**outputs, **creds.values}, creds.extra, creds.fingerprint)
+    conns = await runtime.connections.get(appliance, dictionary, merged, ref)
     return Session(entry.loaded, ref, creds.values, conns, bootstrap_outputs=outputs)
 
 

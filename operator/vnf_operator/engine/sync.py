@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -97,9 +97,10 @@ def strip_marker(
         item = dict(raw)
         value = item.get(own.field) if own is not None and marker else None
         if own is not None and isinstance(value, str):
-            if own.placement == "prefix" and value.startswith(marker):
+            # The marker must stand alone: appliance `fw` must not claim `vnf:ns/fw2 ...`.
+            if own.placement == "prefix" and (value == marker or value.startswith(marker + " ")):
                 item[own.field] = value[len(marker) :].lstrip()
-            elif own.placement == "suffix" and value.endswith(marker):
+            elif own.placement == "suffix" and (value == marker or value.endswith(" " + marker)):
                 item[own.field] = value[: -len(marker)].rstrip()
             else:
                 out.append(item)
@@ -146,9 +147,11 @@ async def sync_service(
     dry_run: bool = False,
     report_only: bool = False,
     commit_pending: bool = False,
+    before_apply: Callable[[diff.Plan], Awaitable[None]] | None = None,
 ) -> ServiceResult:
     """`commit_pending`: an earlier run may have changed the device without committing (it failed
-    in between); commit even when nothing is left to change, so staged changes are not stranded."""
+    in between); commit even when nothing is left to change, so staged changes are not stranded.
+    `before_apply`: awaited once the plan is known and changes are about to be made (a backup)."""
     service = session.dictionary.services[service_name]
     rules = comparison_rules(service, service_name)
     marker = service_marker(session, service_name)
@@ -169,6 +172,8 @@ async def sync_service(
         result.device_requests = session.requests - start_requests
         return result
 
+    if before_apply is not None and not plan.is_empty:
+        await before_apply(plan)
     applied = {"create": 0, "update": 0, "delete": 0, "move": 0}
     move_op = service.ordering.move if service.ordering is not None else None
     for step in plan.steps():
@@ -227,11 +232,20 @@ async def sync_service(
     after, owned_after = strip_marker(after_raw, service, marker, rules)
     managed_after = managed | owned_after | set(plan.managed)
     check = diff.plan(desired_items, after, rules, policy, managed_keys=managed_after, protected=protected)
-    result.remaining = check.summary()
+    result.remaining = changes_left(check)
     result.actual = len(after)
     _record_managed(result, after, desired_items, rules, managed_after)
     result.device_requests = session.requests - start_requests
     return result
+
+
+def changes_left(plan: diff.Plan) -> list[str]:
+    """Summary lines of the changes a plan would still make (not its reports: unmanaged, adopted...)."""
+    if plan.is_empty:
+        return []
+    return [
+        line for line in plan.summary() if line.split(" ", 1)[0] in ("create", "update", "delete", "move")
+    ]
 
 
 def _id(device_id: diff.DeviceId) -> str | None:

@@ -212,6 +212,58 @@ class KubeClient:
             params={"fieldManager": "vnf-operator", "force": "true"},
         )
 
+    async def list_secrets(self, namespace: str, *, label_selector: str = "") -> list[dict[str, Any]]:
+        """Secrets as the API returns them (data still base64): for listing operator-owned ones."""
+        params = {"labelSelector": label_selector} if label_selector else None
+        result = await self._call("GET", f"/api/v1/namespaces/{namespace}/secrets", params=params)
+        items: list[dict[str, Any]] = result.get("items", [])
+        return items
+
+    async def delete_secret(self, namespace: str, name: str) -> None:
+        try:
+            await self._call("DELETE", f"/api/v1/namespaces/{namespace}/secrets/{name}")
+        except NotFound:
+            return
+
+    # --- apps/v1 ControllerRevisions (spec history of appliances)
+    @staticmethod
+    def _cr_rev_path(namespace: str, name: str | None = None) -> str:
+        tail = f"/{name}" if name else ""
+        return f"/apis/apps/v1/namespaces/{namespace}/controllerrevisions{tail}"
+
+    async def list_controller_revisions(
+        self, namespace: str, *, label_selector: str = ""
+    ) -> list[dict[str, Any]]:
+        params = {"labelSelector": label_selector} if label_selector else None
+        result = await self._call("GET", self._cr_rev_path(namespace), params=params)
+        items: list[dict[str, Any]] = result.get("items", [])
+        return items
+
+    async def get_controller_revision(self, namespace: str, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self._call("GET", self._cr_rev_path(namespace, name))
+        return result
+
+    async def create_controller_revision(self, namespace: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = await self._call("POST", self._cr_rev_path(namespace), json=body)
+        return result
+
+    async def patch_controller_revision(
+        self, namespace: str, name: str, patch: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        result: dict[str, Any] = await self._call(
+            "PATCH",
+            self._cr_rev_path(namespace, name),
+            json=patch,
+            content_type="application/merge-patch+json",
+        )
+        return result
+
+    async def delete_controller_revision(self, namespace: str, name: str) -> None:
+        try:
+            await self._call("DELETE", self._cr_rev_path(namespace, name))
+        except NotFound:
+            return
+
     async def create_event(self, namespace: str, body: Mapping[str, Any]) -> None:
         await self._call("POST", f"/api/v1/namespaces/{namespace}/events", json=body)
 

@@ -425,8 +425,17 @@ def check_device(
         if all_uuids.get(uuid) != descr:
             result.foreign_missing.append(descr)
     if applied:
-        running = Counter(r["description"] for r in ours(state["running"]["filter_rules"], ns, name))
+        # What the firewall enforces: each desired rule once, with the desired values.
+        running_rows = ours(state["running"]["filter_rules"], ns, name)
+        running = Counter(r["description"] for r in running_rows)
         result.unapplied = sorted(d for d in want if running.get(d, 0) != 1)
+        for row in running_rows:
+            d = want.get(row["description"])
+            for f in ("action", "destination_port", "interface"):
+                if d is not None and f in d and str(row.get(f)) != str(d[f]):
+                    result.unapplied.append(
+                        f"{row['description']}.{f}: running {row.get(f)!r}, want {d[f]!r}"
+                    )
     return result
 
 

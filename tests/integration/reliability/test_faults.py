@@ -294,12 +294,6 @@ def test_retries_are_counted_in_metrics(
     assert lab.metric_sum(samples, "vnfop_device_retries_total", provider=provider) > 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: a commit that failed is never retried once the plan is empty; the rules stay "
-    "staged (config.xml) but are never applied while the appliance reports Ready/InSync "
-    "(patch in the reliability report)",
-)
 def test_failed_commit_is_not_lost(
     kubectl: Any, ns: str, operator: OperatorProcess, opnsense_providers: dict[str, str]
 ) -> None:

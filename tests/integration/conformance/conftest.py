@@ -1,0 +1,405 @@
+"""The conformance lab: one vendor simulator, the provider dictionary and the engine that runs it.
+
+Every case file in `cases/` names a provider dictionary (`providers/<provider>.yaml`), the simulator
+that stands in for its device, how the simulator's credentials and ports map onto the dictionary's
+credentials and connections, and, per service, the items the suite creates and updates, how the same
+item is made directly through the device's own API (adoption), where the result shows in the
+simulator's state dump, and which requests count as writes. The suite drives the engine directly
+(`Session` + `sync_service`): no Kubernetes is involved.
+
+Case file reference (YAML):
+
+```yaml
+provider: opnsense                 # providers/opnsense.yaml
+simulator: {vendor: opnsense, tls: true}
+ports: {api: http}                 # dictionary connection -> simulator listener (http | ssh)
+credentials:                       # dictionary credential -> {sim: Credentials attribute} | {value: text}
+  api_key: {sim: api_key}
+vars: {}                           # the appliance's spec.vars
+device:                            # how the suite talks to the device itself (pre-existing items)
+  http: {basic: [api_key, api_secret]}   # or {header: {X-API-Key: api_key}}, {bearer: api_key}, {formKey: key}
+writes:                            # request-log entries that change the device
+  - {method: POST, path: '^/api/(?!.*/search)'}
+bootstrap:                         # optional: factory-fresh simulator and the bootstrap Secret
+  credentials: {bootstrap_password: {value: pfsense}}
+services:
+  firewall_rules:
+    create: {...}                  # a desired item
+    update: {...}                  # fields merged into `create` for the update step
+    preexisting: [{http: {method: POST, path: ..., json: {...}}}, {cli: [lines]}]
+    state:                         # ground truth in GET /_sim/state
+      rows: $.running.filter_rules[*]
+      identity: {description: 'conformance-ssh$'}   # field -> regex; `_` for rows that are text lines
+      created: {destination_port: '^22$'}
+      updated: {destination_port: '^2222$'}
+    trio: [{...}, {...}, {...}]    # optional: three items (mixed-plan test; ordering test if ordered)
+gaps:                              # known engine gaps: strict xfails (see _gap_marks)
+  - {service: interfaces, test: test_create_update_delete, reason: ...}
+notCovered: {service: reason}      # writable services deliberately left out
+```
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncssh
+import httpx
+import pytest
+import yaml
+from jsonpath_ng.ext import parse as jsonpath
+
+from vnf_operator.core import diff
+from vnf_operator.core.itemschema import validate_items
+from vnf_operator.core.loader import LoadedProvider, load_provider_file
+from vnf_operator.core.model import Policy
+from vnf_operator.engine.connections import ConnectionFactory
+from vnf_operator.engine.secrets import Credentials
+from vnf_operator.engine.session import ApplianceRef, Session
+from vnf_operator.engine.sync import (
+    ServiceResult,
+    comparison_rules,
+    list_items,
+    service_marker,
+    strip_marker,
+    sync_service,
+)
+from vnf_operator.testing.simulators import SIMULATORS, SimulatorConfig
+from vnf_operator.testing.simulators.base import BaseSimulator
+
+REPO = Path(__file__).resolve().parents[3]
+PROVIDERS = REPO / "providers"
+CASES = Path(__file__).resolve().parent / "cases"
+NAMESPACE = "conformance"
+
+
+# --------------------------------------------------------------------------- case files
+
+
+@dataclass(frozen=True)
+class Case:
+    """One provider's case file."""
+
+    provider: str
+    path: Path
+    doc: Mapping[str, Any]
+
+    @property
+    def services(self) -> Mapping[str, Mapping[str, Any]]:
+        services: Mapping[str, Mapping[str, Any]] = self.doc.get("services") or {}
+        return services
+
+    def service(self, name: str) -> Mapping[str, Any]:
+        return self.services[name]
+
+
+def load_cases() -> list[Case]:
+    cases = []
+    for path in sorted(CASES.glob("*.yaml")):
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        cases.append(Case(provider=str(doc["provider"]), path=path, doc=doc))
+    return cases
+
+
+CASE_LIST = load_cases()
+
+
+def _gap_marks(case: Case, test: str, service: str | None) -> list[Any]:
+    """`gaps:` entries of a case file become strict xfails: a known engine gap keeps the suite
+    green, and fixing it turns the test into an XPASS failure that asks for the entry's removal."""
+    marks = []
+    for gap in case.doc.get("gaps") or []:
+        if gap.get("test", "*") in ("*", test) and (
+            service is None or gap.get("service", "*") in ("*", service)
+        ):
+            marks.append(pytest.mark.xfail(strict=True, reason=str(gap["reason"])))
+    return marks
+
+
+def provider_params(test: str) -> list[Any]:
+    return [pytest.param(c, id=c.provider, marks=_gap_marks(c, test, None)) for c in CASE_LIST]
+
+
+def service_params(test: str, *, needs: str | None = None) -> list[Any]:
+    """One parameter per (provider, service) of the case files; `needs` keeps services whose case
+    has that key."""
+    out = []
+    for c in CASE_LIST:
+        for name, spec in c.services.items():
+            if needs is None or needs in spec:
+                marks = _gap_marks(c, test, name)
+                out.append(pytest.param(c, name, id=f"{c.provider}-{name}", marks=marks))
+    return out
+
+
+def merged(base: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
+    return {**base, **patch}
+
+
+# --------------------------------------------------------------------------- the lab
+
+
+@dataclass
+class Lab:
+    """A started simulator, the loaded provider and an engine session against it."""
+
+    case: Case
+    sim: BaseSimulator
+    provider: LoadedProvider
+    factory: ConnectionFactory
+    session: Session
+    ref: ApplianceRef
+    body: dict[str, Any]
+    creds: Credentials
+    admin: httpx.AsyncClient
+    extra_clients: list[httpx.AsyncClient] = field(default_factory=list)
+
+    # ----------------------------------------------------------------- engine
+    def validated(self, service: str, items: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        svc = self.provider.dictionary.services[service]
+        return validate_items(svc, list(items), where=f"spec.services.{service}.items")
+
+    async def sync(
+        self,
+        service: str,
+        items: Sequence[Mapping[str, Any]],
+        *,
+        policy: Policy = Policy.REPLACED,
+        managed_keys: Sequence[Sequence[Any]] = (),
+    ) -> ServiceResult:
+        """What the operator does for one service: validate, then list, diff, apply, commit, verify."""
+        return await sync_service(
+            self.session,
+            service,
+            self.validated(service, items),
+            policy=policy,
+            managed_keys=managed_keys,
+        )
+
+    async def listed(self, service: str) -> list[dict[str, Any]]:
+        """The service's items as the dictionary's `list` reads them, ownership marker removed."""
+        svc = self.provider.dictionary.services[service]
+        rules = comparison_rules(svc, service)
+        marker = service_marker(self.session, service)
+        items, _ = strip_marker(await list_items(self.session, service), svc, marker, rules)
+        return items
+
+    def rules(self, service: str) -> diff.ComparisonRules:
+        return comparison_rules(self.provider.dictionary.services[service], service)
+
+    def key(self, service: str, item: Mapping[str, Any], *, desired: bool = True) -> diff.Key | None:
+        """The natural key of a desired item (validated first) or of a listed device item."""
+        chosen = self.validated(service, [item])[0] if desired else item
+        return diff.item_key(chosen, self.rules(service))
+
+    async def find(self, service: str, item: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Listed items with the natural key of `item`."""
+        rules, wanted = self.rules(service), self.key(service, item)
+        return [i for i in await self.listed(service) if diff.item_key(i, rules) == wanted]
+
+    def differences(self, service: str, desired: Mapping[str, Any], actual: Mapping[str, Any]) -> list[str]:
+        """Fields in which the device's item differs from the desired one (empty: equal)."""
+        want = self.validated(service, [desired])[0]
+        return [c.field for c in diff.compare(want, actual, self.rules(service))]
+
+    # ----------------------------------------------------------------- simulator
+    async def state(self) -> dict[str, Any]:
+        resp = await self.admin.get("/_sim/state")
+        resp.raise_for_status()
+        data: dict[str, Any] = resp.json()
+        return data
+
+    async def reset_requests(self) -> None:
+        (await self.admin.delete("/_sim/stats")).raise_for_status()
+
+    async def requests(self) -> list[dict[str, Any]]:
+        resp = await self.admin.get("/_sim/requests")
+        resp.raise_for_status()
+        log: list[dict[str, Any]] = resp.json()
+        return log
+
+    def is_write(self, record: Mapping[str, Any]) -> bool:
+        for rule in self.case.doc.get("writes") or []:
+            if re.search(rule.get("method", ".*"), str(record["method"])) and re.search(
+                rule.get("path", ".*"), str(record["path"])
+            ):
+                return True
+        return False
+
+    async def state_rows(self, service: str) -> list[Any]:
+        spec = self.case.service(service)["state"]
+        return [m.value for m in jsonpath(spec["rows"]).find(await self.state())]
+
+    async def state_matching(self, service: str, selector: Mapping[str, str]) -> list[Any]:
+        return [row for row in await self.state_rows(service) if row_matches(row, selector)]
+
+    # ----------------------------------------------------------------- the device's own API
+    def sim_value(self, spec: Mapping[str, Any]) -> str:
+        if "value" in spec:
+            return str(spec["value"])
+        return str(getattr(self.sim.credentials, spec["sim"]))
+
+    def device_client(self) -> httpx.AsyncClient:
+        auth_spec: Mapping[str, Any] = (self.case.doc.get("device") or {}).get("http") or {}
+        headers: dict[str, str] = {}
+        auth: tuple[str, str] | None = None
+        if "basic" in auth_spec:
+            user, password = auth_spec["basic"]
+            auth = (self.sim_value({"sim": user}), self.sim_value({"sim": password}))
+        for name, attr in (auth_spec.get("header") or {}).items():
+            headers[name] = self.sim_value({"sim": attr})
+        if "bearer" in auth_spec:
+            headers["Authorization"] = "Bearer " + self.sim_value({"sim": auth_spec["bearer"]})
+        client = httpx.AsyncClient(
+            base_url=self.sim.base_url,
+            verify=self.sim.client_ssl_context() if self.sim.tls else False,
+            auth=auth,
+            headers=headers,
+            timeout=10,
+        )
+        self.extra_clients.append(client)
+        return client
+
+    async def device_do(self, actions: Sequence[Mapping[str, Any]]) -> None:
+        """Change the device directly, as an administrator would (not through the engine)."""
+        client = self.device_client()
+        form_key = ((self.case.doc.get("device") or {}).get("http") or {}).get("formKey")
+        for action in actions:
+            if "http" in action:
+                call = action["http"]
+                kwargs: dict[str, Any] = {}
+                if "json" in call:
+                    kwargs["json"] = call["json"]
+                if "form" in call:
+                    form = {
+                        k: (v if isinstance(v, str) else json.dumps(v)) for k, v in dict(call["form"]).items()
+                    }
+                    if form_key:
+                        form["key"] = self.sim_value({"sim": form_key})
+                    kwargs["data"] = form
+                if "query" in call:
+                    kwargs["params"] = call["query"]
+                resp = await client.request(call.get("method", "GET"), call["path"], **kwargs)
+                assert resp.status_code < 300, f"{call['path']}: {resp.status_code} {resp.text[:300]}"
+            elif "cli" in action:
+                await self.device_cli(action["cli"])
+            else:
+                raise AssertionError(f"unknown device action {action!r}")
+
+    async def device_cli(self, lines: Sequence[str]) -> str:
+        """Run CLI lines in one CLI session as the simulator's admin user."""
+        assert self.sim.ssh_port is not None
+        creds = self.sim.credentials
+        async with asyncssh.connect(
+            "127.0.0.1",
+            self.sim.ssh_port,
+            username=creds.username,
+            password=creds.password,
+            known_hosts=None,
+        ) as conn:
+            # One exec request runs every line in one CLI session (configuration modes carry over).
+            result = await conn.run("\n".join(lines), check=False)
+            assert result.exit_status == 0, f"{lines!r} failed: {result.stdout}{result.stderr}"
+            return str(result.stdout or "")
+
+    async def close(self) -> None:
+        for client in self.extra_clients:
+            await client.aclose()
+        await self.admin.aclose()
+        await self.factory.aclose()
+        await self.sim.stop()
+
+
+def row_matches(row: Any, selector: Mapping[str, str]) -> bool:
+    """Every selector regex matches: `_` against a text row, a field's text otherwise."""
+    for name, pattern in selector.items():
+        if name == "_":
+            text = row if isinstance(row, str) else json.dumps(row, sort_keys=True)
+        elif isinstance(row, Mapping):
+            value: Any = row.get(name)  # a literal key (RouterOS `remote.as`) wins over a dotted path
+            if value is None:
+                value = row
+                for part in name.split("."):
+                    value = value.get(part) if isinstance(value, Mapping) else None
+            if value is None:
+                return False
+            text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+        else:
+            return False
+        if re.search(pattern, text) is None:
+            return False
+    return True
+
+
+def _credentials(case: Case, sim: BaseSimulator, *, bootstrap: bool) -> dict[str, str]:
+    specs: dict[str, Any] = dict(case.doc.get("credentials") or {})
+    if bootstrap:
+        specs = dict((case.doc.get("bootstrap") or {}).get("credentials") or {})
+    values = {}
+    for name, spec in specs.items():
+        values[name] = str(spec["value"]) if "value" in spec else str(getattr(sim.credentials, spec["sim"]))
+    return values
+
+
+async def open_lab(case: Case, *, factory_defaults: bool = False, broken_credentials: bool = False) -> Lab:
+    """Start the case's simulator and open an engine session on it."""
+    sim_spec: Mapping[str, Any] = case.doc["simulator"]
+    sim_cls = SIMULATORS[sim_spec["vendor"]]
+    tls = bool(sim_spec.get("tls", True))
+    sim = sim_cls(SimulatorConfig(tls=tls, factory_defaults=factory_defaults))
+    await sim.start()
+    provider = load_provider_file(PROVIDERS / f"{case.provider}.yaml")
+    ports: dict[str, int] = {}
+    for conn, listener in (case.doc.get("ports") or {}).items():
+        port = sim.port if listener == "http" else sim.ssh_port
+        assert port is not None, f"{case.provider}: the simulator has no {listener} listener"
+        ports[conn] = int(port)
+    name = f"sim-{case.provider}"
+    ref = ApplianceRef(
+        name=name, namespace=NAMESPACE, host="127.0.0.1", ports=ports, vars=dict(case.doc.get("vars") or {})
+    )
+    values = _credentials(case, sim, bootstrap=factory_defaults)
+    if broken_credentials:
+        values = {k: v + "-wrong" for k, v in values.items()}
+    extra: dict[str, str] = {}
+    if sim.tls_ca_pem:
+        extra["ca.crt"] = sim.tls_ca_pem
+    if sim.ssh_port is not None and sim.ssh_host_public_key:
+        extra["known_hosts"] = f"[127.0.0.1]:{sim.ssh_port} {sim.ssh_host_public_key}\n"
+    creds = Credentials(values=values, extra=extra)
+    body: dict[str, Any] = {
+        "apiVersion": "vnf.operators.dev/v1alpha1",
+        "kind": "VnfAppliance",
+        "metadata": {"name": name, "namespace": NAMESPACE, "uid": str(uuid.uuid4())},
+        # The dictionaries' request rates protect real appliances; a local simulator needs no such
+        # care, and the suite must stay fast (an appliance may override limits the same way).
+        "spec": {"management": {"host": "127.0.0.1", "ports": ports}, "limits": {"requestsPerSecond": 500}},
+    }
+    factory = ConnectionFactory()
+    conns = await factory.get(body, provider.dictionary, creds, ref)
+    session = Session(provider, ref, creds.values, conns)
+    admin = httpx.AsyncClient(
+        base_url=sim.base_url, verify=sim.client_ssl_context() if sim.tls else False, timeout=10
+    )
+    return Lab(case, sim, provider, factory, session, ref, body, creds, admin)
+
+
+@pytest.fixture
+async def lab_factory() -> AsyncIterator[Any]:
+    """`await lab_factory(case, factory_defaults=False)` → a Lab, closed after the test."""
+    labs: list[Lab] = []
+
+    async def make(case: Case, **kwargs: Any) -> Lab:
+        lab = await open_lab(case, **kwargs)
+        labs.append(lab)
+        return lab
+
+    yield make
+    for lab in labs:
+        await lab.close()

@@ -1,0 +1,313 @@
+"""Conformance of every provider dictionary with a simulator, service by service.
+
+For each (provider, service) of `cases/*.yaml` the engine (Session + sync_service, as the operator
+runs it) must: create an item, list it back and find it on the device; re-apply the same desired
+state with zero device writes; update it and see the change; delete it and see it gone; and adopt an
+identical item made beforehand through the device's own API instead of duplicating it. Ordered
+services keep the spec order; health checks pass, and fail with wrong credentials; providers with a
+bootstrap turn a factory-fresh simulator into a managed appliance through the operator's reconciler.
+
+Ground truth is the simulator's own state (`GET /_sim/state`) and request log (`GET /_sim/requests`),
+never only what the dictionary under test reads back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import pytest
+from tests.integration.conformance.conftest import (
+    PROVIDERS,
+    Case,
+    Lab,
+    merged,
+    provider_params,
+    row_matches,
+    service_params,
+)
+
+from vnf_operator.core.loader import load_provider_file
+from vnf_operator.engine.health import run_health_checks
+from vnf_operator.engine.sync import ServiceResult
+
+pytestmark = pytest.mark.integration
+
+LabFactory = Callable[..., Awaitable[Lab]]
+
+
+def changes_left(result: ServiceResult) -> list[str]:
+    """Changes the verifying list still finds after apply. (`ServiceResult.remaining` also carries
+    report lines such as `leave 4 unmanaged items alone`, which are not differences.)"""
+    return [
+        line for line in result.remaining if line.split(" ", 1)[0] in ("create", "update", "delete", "move")
+    ]
+
+
+async def assert_state(lab: Lab, service: str, phase: str, *, count: int = 1) -> None:
+    """The simulator's state shows the item (`count` rows match `identity`) and, for `created` /
+    `updated`, its fields as that phase left them."""
+    spec = lab.case.service(service)["state"]
+    rows = await lab.state_rows(service)
+    mine = [r for r in rows if row_matches(r, spec["identity"])]
+    assert len(mine) == count, f"{phase}: {len(mine)} device row(s) match {spec['identity']}: {mine}"
+    expected: Mapping[str, str] = spec.get(phase) or {}
+    if not expected or count == 0:
+        return
+    if "_" in expected:  # text rows (configuration lines): the line must be there
+        assert any(row_matches(r, expected) for r in rows), f"{phase}: no device line matches {expected}"
+    else:
+        assert row_matches(mine[0], expected), f"{phase}: device row {mine[0]} does not match {expected}"
+
+
+@pytest.mark.parametrize(("case", "service"), service_params("test_create_update_delete"))
+async def test_create_update_delete(lab_factory: LabFactory, case: Case, service: str) -> None:
+    lab = await lab_factory(case)
+    spec = case.service(service)
+    created: dict[str, Any] = dict(spec["create"])
+    updated = merged(created, spec["update"])
+    assert lab.differences(service, updated, lab.validated(service, [created])[0]), (
+        "the case's update changes nothing"
+    )
+
+    # create → the list shows it, the device has it
+    await lab.reset_requests()
+    result = await lab.sync(service, [created])
+    assert result.plan is not None
+    assert result.plan.counts()["create"] == 1, result.plan.summary()
+    assert result.applied["create"] == 1
+    assert changes_left(result) == [], result.remaining
+    assert any(lab.is_write(r) for r in await lab.requests()), "no request counted as a write"
+    found = await lab.find(service, created)
+    assert len(found) == 1, found
+    assert lab.differences(service, created, found[0]) == []
+    await assert_state(lab, service, "created")
+
+    # the same desired state again: nothing to do, no device writes
+    await lab.reset_requests()
+    again = await lab.sync(service, [created], managed_keys=result.managed_keys)
+    assert again.plan is not None and again.plan.is_empty, again.plan.summary() if again.plan else None
+    log = await lab.requests()
+    assert log, "re-applying did not even read the device"
+    assert [r for r in log if lab.is_write(r)] == []
+
+    # update → the list shows the change (managed keys carried over, as the operator's status does)
+    result = await lab.sync(service, [updated], managed_keys=again.managed_keys)
+    assert result.plan is not None
+    counts = result.plan.counts()
+    assert (counts["update"], counts["create"], counts["delete"]) == (1, 0, 0), result.plan.summary()
+    assert changes_left(result) == [], result.remaining
+    found = await lab.find(service, updated)
+    assert len(found) == 1, found
+    assert lab.differences(service, updated, found[0]) == []
+    await assert_state(lab, service, "updated")
+
+    # delete → the list no longer shows it
+    result = await lab.sync(service, [], managed_keys=result.managed_keys)
+    assert result.plan is not None
+    assert result.plan.counts()["delete"] == 1, result.plan.summary()
+    assert changes_left(result) == [], result.remaining
+    assert await lab.find(service, created) == []
+    await assert_state(lab, service, "deleted", count=0)
+
+
+@pytest.mark.parametrize(
+    ("case", "service"), service_params("test_adopts_preexisting_item", needs="preexisting")
+)
+async def test_adopts_preexisting_item(lab_factory: LabFactory, case: Case, service: str) -> None:
+    lab = await lab_factory(case)
+    spec = case.service(service)
+    created: dict[str, Any] = dict(spec["create"])
+    await lab.device_do(spec["preexisting"])
+    before = await lab.find(service, created)
+    assert len(before) == 1, f"the item made through the device API is not listed: {before}"
+    await assert_state(lab, service, "preexisting")
+
+    result = await lab.sync(service, [created])
+    assert result.plan is not None
+    counts = result.plan.counts()
+    assert (counts["create"], counts["update"], counts["delete"]) == (0, 0, 0), result.plan.summary()
+    assert lab.key(service, created) in result.plan.adopted
+    assert changes_left(result) == [], result.remaining
+    assert len(await lab.find(service, created)) == 1
+    await assert_state(lab, service, "preexisting")
+
+    # Adopted, its key is managed (the operator records it in status): once the spec drops it,
+    # `replaced` deletes it, although it never carried the ownership marker.
+    result = await lab.sync(service, [], managed_keys=result.managed_keys)
+    assert result.plan is not None and result.plan.counts()["delete"] == 1, result.plan.summary()
+    assert changes_left(result) == [], result.remaining
+    assert await lab.find(service, created) == []
+    await assert_state(lab, service, "deleted", count=0)
+
+
+def ordered_trios(test: str) -> list[Any]:
+    return [
+        p
+        for p in service_params(test, needs="trio")
+        if load_provider_file(PROVIDERS / f"{p.values[0].provider}.yaml")
+        .dictionary.services[p.values[1]]
+        .ordering
+    ]
+
+
+@pytest.mark.parametrize(
+    ("case", "service"), service_params("test_delete_and_update_in_one_sync", needs="trio")
+)
+async def test_delete_and_update_in_one_sync(lab_factory: LabFactory, case: Case, service: str) -> None:
+    """One sync that deletes an item and updates another: ids must still point at the right items."""
+    lab = await lab_factory(case)
+    a, b, c = case.service(service)["trio"]
+    first = await lab.sync(service, [a, b, c])
+    assert changes_left(first) == [], first.remaining
+    b2 = merged(b, case.service(service)["update"])
+    result = await lab.sync(service, [b2, c], managed_keys=first.managed_keys)
+    assert result.plan is not None
+    counts = result.plan.counts()
+    assert (counts["delete"], counts["update"], counts["create"]) == (1, 1, 0), result.plan.summary()
+    assert changes_left(result) == [], result.remaining
+    assert await lab.find(service, a) == []
+    for wanted in (b2, c):
+        found = await lab.find(service, wanted)
+        assert len(found) == 1, found
+        assert lab.differences(service, wanted, found[0]) == []
+
+
+@pytest.mark.parametrize(("case", "service"), ordered_trios("test_spec_order_is_device_order"))
+async def test_spec_order_is_device_order(lab_factory: LabFactory, case: Case, service: str) -> None:
+    """Ordered collections: an item inserted in the middle lands there; a reorder moves items."""
+    lab = await lab_factory(case)
+    a, b, c = case.service(service)["trio"]
+
+    async def device_order() -> list[int]:
+        keys = [lab.key(service, x) for x in (a, b, c)]
+        listed = [
+            k for k in (lab.key(service, i, desired=False) for i in await lab.listed(service)) if k in keys
+        ]
+        return [keys.index(k) for k in listed]
+
+    managed: list[list[Any]] = []
+    for desired, expected in (([a, c], [0, 2]), ([a, b, c], [0, 1, 2]), ([c, a, b], [2, 0, 1])):
+        result = await lab.sync(service, desired, managed_keys=managed)
+        managed = result.managed_keys
+        assert changes_left(result) == [], result.remaining
+        assert await device_order() == expected
+
+
+@pytest.mark.parametrize("case", provider_params("test_health_checks_pass"))
+async def test_health_checks_pass(lab_factory: LabFactory, case: Case) -> None:
+    lab = await lab_factory(case)
+    result = await run_health_checks(lab.session)
+    assert result.ok, result.message
+    phases = case.doc.get("healthPhases") or ["network", "api", "service"]
+    assert {c.phase for c in result.checks} == set(phases)
+
+
+@pytest.mark.parametrize("case", provider_params("test_health_checks_fail_with_wrong_credentials"))
+async def test_health_checks_fail_with_wrong_credentials(lab_factory: LabFactory, case: Case) -> None:
+    lab = await lab_factory(case, broken_credentials=True)
+    result = await run_health_checks(lab.session)
+    assert not result.ok
+    assert result.failed is not None and result.failed.phase == "api", result.message
+
+
+@pytest.mark.parametrize("case", provider_params("test_every_service_is_covered"))
+async def test_every_service_is_covered(case: Case) -> None:
+    """Each writable service of the dictionary has a conformance case (or a stated reason)."""
+    dictionary = load_provider_file(PROVIDERS / f"{case.provider}.yaml").dictionary
+    writable = {n for n, s in dictionary.services.items() if "create" in s.operations}
+    skipped = set((case.doc.get("notCovered") or {}).keys())
+    assert writable - skipped == set(case.services), (
+        f"services without a case: {sorted(writable - skipped - set(case.services))}"
+    )
+
+
+class MemorySecrets:
+    """The reconciler's Secret reader, in memory: no Kubernetes needed."""
+
+    def __init__(self, secrets: Mapping[str, Mapping[str, str]]) -> None:
+        self.secrets = {name: dict(data) for name, data in secrets.items()}
+
+    async def get_secret(self, namespace: str, name: str) -> dict[str, str]:
+        from vnf_operator.k8s.client import NotFound
+
+        if name not in self.secrets:
+            raise NotFound(f"secret {namespace}/{name} not found")
+        return dict(self.secrets[name])
+
+    async def apply_secret(
+        self,
+        namespace: str,
+        name: str,
+        data: Mapping[str, str],
+        *,
+        owner: Mapping[str, Any] | None = None,
+        labels: Mapping[str, str] | None = None,
+    ) -> None:
+        self.secrets[name] = dict(data)
+
+
+def condition(status: Mapping[str, Any], kind: str) -> Mapping[str, Any]:
+    return next((c for c in status.get("conditions") or [] if c.get("type") == kind), {})
+
+
+def bootstrap_params() -> list[Any]:
+    return [
+        p
+        for p in provider_params("test_bootstrap_of_a_factory_fresh_device")
+        if "bootstrap" in p.values[0].doc
+    ]
+
+
+@pytest.mark.parametrize("case", bootstrap_params())
+async def test_bootstrap_of_a_factory_fresh_device(lab_factory: LabFactory, case: Case) -> None:
+    """The operator's reconciler (no Kubernetes: Secrets in memory) bootstraps a factory-fresh
+    simulator, then syncs a service; the next reconcile needs no bootstrap and changes nothing."""
+    lab = await lab_factory(case, factory_defaults=True)
+    service = case.doc["bootstrap"]["service"]
+    item = case.service(service)["create"]
+    dictionary = lab.provider.dictionary
+    secrets = MemorySecrets(
+        {
+            "credentials": {
+                k: v for k, v in lab.creds.values.items() if not dictionary.credentials[k].bootstrap
+            },
+            "bootstrap": {k: v for k, v in lab.creds.values.items() if dictionary.credentials[k].bootstrap},
+            "ca": {"ca.crt": lab.creds.extra.get("ca.crt", "")},
+            "hosts": {"known_hosts": lab.creds.extra.get("known_hosts", "")},
+        }
+    )
+    body = {
+        **lab.body,
+        "metadata": {**lab.body["metadata"], "generation": 1},
+        "spec": {
+            **lab.body["spec"],
+            "providerRef": {"name": case.provider},
+            "credentialsSecretRef": {"name": "credentials"},
+            "bootstrapCredentialsSecretRef": {"name": "bootstrap"},
+            "tls": {"caSecretRef": {"name": "ca"}},
+            "ssh": {"knownHostsSecretRef": {"name": "hosts"}},
+            "vars": dict(case.doc.get("vars") or {}),
+            "services": {service: {"policy": "replaced", "items": [item]}},
+        },
+    }
+    from vnf_operator.engine.appliance import ApplianceReconciler
+    from vnf_operator.engine.connections import ConnectionFactory
+    from vnf_operator.engine.providers import ProviderEntry
+    from vnf_operator.engine.secrets import SecretResolver
+
+    entry = ProviderEntry(case.provider, 1, loaded=lab.provider)
+    factory = ConnectionFactory()
+    try:
+        reconciler = ApplianceReconciler(SecretResolver(secrets), factory)
+        first = await reconciler.reconcile(body, entry)
+        assert condition(first.status, "Ready").get("status") == "True", first.status.get("conditions")
+        assert any(e.reason == "Bootstrapped" for e in first.events), [e.reason for e in first.events]
+        await assert_state(lab, service, "created")
+
+        second = await reconciler.reconcile({**body, "status": first.status}, entry)
+        assert condition(second.status, "Ready").get("status") == "True", second.status
+        assert not any(e.reason == "Bootstrapped" for e in second.events)
+        assert not any(e.reason == "Applied" for e in second.events), [e.message for e in second.events]
+    finally:
+        await factory.aclose()
