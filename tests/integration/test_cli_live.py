@@ -574,11 +574,6 @@ def _without_option(args: list[str], option: str) -> list[str]:
     return out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="`configure terminal` is sent twice for configMode operations: core/render.py wraps the "
-    "commands in configEnter/configExit and transport/ssh.py enters config mode again",
-)
 def test_ssh_provider_config_mode_create(ios: list[str]) -> None:
     item = "{prefix: 10.78.0.0/16, next_hop: 192.0.2.8}"
     run(

@@ -76,7 +76,11 @@ def operator(
     api_creds: dict[str, str],
 ) -> Iterator[OperatorProcess]:
     kubectl("apply", "--server-side", "-f", str(REPO / "providers" / "opnsense.yaml"))
-    proc = OperatorProcess(operator_kubeconfig, tmp_path_factory.mktemp("op") / "operator.log").start()
+    proc = OperatorProcess(
+        operator_kubeconfig,
+        tmp_path_factory.mktemp("op") / "operator.log",
+        env={"VNF_REVISION_HISTORY_LIMIT": "4"},
+    ).start()
     yield proc
     proc.stop()
     out = proc.output()
@@ -293,6 +297,16 @@ def test_revisions_health_gate_and_manual_rollback(kubectl, namespace, opnsense,
         what="status.revision.current = 4",
     )
     assert sorted(revisions(kubectl, namespace)) == [1, 2, 3, 4]
+
+    # 5. History is bounded (4 in this module): a fifth state prunes the oldest revision.
+    apply(kubectl, appliance(namespace, opnsense, fixed[:1]))
+    obj = settled(kubectl, namespace, 5, "True")
+    assert obj["status"]["revision"] == {"current": 5, "lastGood": 5}
+    assert sorted(revisions(kubectl, namespace)) == [2, 3, 4, 5]
+    # Applying an earlier state again reuses its revision (and number).
+    apply(kubectl, appliance(namespace, opnsense, edited))
+    obj = settled(kubectl, namespace, 6, "True")
+    assert obj["status"]["revision"] == {"current": 2, "lastGood": 2}
 
 
 def test_backup_before_an_overridden_apply(kubectl, namespace, opnsense, operator, api_creds) -> None:  # type: ignore[no-untyped-def]

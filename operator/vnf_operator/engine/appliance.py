@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,7 +38,8 @@ from vnf_operator.engine.revisions import (
 from vnf_operator.engine.secrets import Credentials, SecretResolver, SecretsError
 from vnf_operator.engine.session import ApplianceRef, RequestObserver, Session
 from vnf_operator.engine.sync import ServiceResult, sync_service
-from vnf_operator.metrics import DeviceOutcome, Metrics
+from vnf_operator.metrics import DeviceOutcome, Metrics, RetryReason
+from vnf_operator.transport.retry import RetryEvent
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +126,10 @@ class ApplianceReconciler:
         self.secrets = secrets
         self.connections = connections
         self.metrics = metrics
+        # Appliances synced by this process. After a restart the first sync of each commits even
+        # with nothing to change: the previous process may have died between its writes and its
+        # commit, leaving changes staged on the device while the last status said InSync.
+        self._synced: set[tuple[str, str]] = set()
         # Revision history and backups need the Kubernetes client; the resolver's reader is it in the
         # operator (a test double without those calls leaves both features off).
         reader: Any = secrets.reader
@@ -147,6 +152,26 @@ class ApplianceReconciler:
             m.device_request(provider, operation, outcomes.get(outcome, "error"), seconds)
 
         return observe
+
+    def _retry_counter(self, provider: str) -> Callable[[RetryEvent], None] | None:
+        m = self.metrics
+        if m is None:
+            return None
+
+        def count(event: RetryEvent) -> None:
+            err = event.error
+            reason: RetryReason = "other"
+            if err.status == 429:
+                reason = "rate_limited"
+            elif err.status is not None and err.status >= 500:
+                reason = "server_error"
+            elif "timed out" in str(err).lower() or "timeout" in str(err).lower():
+                reason = "timeout"
+            elif err.status is None:
+                reason = "connection"
+            m.device_retry(provider, reason)
+
+        return count
 
     def _record(self, provider: str, results: ApplianceResults) -> None:
         m = self.metrics
@@ -267,7 +292,9 @@ class ApplianceReconciler:
         async def connect(extra_outputs: Mapping[str, str]) -> Connections:
             # Bootstrap outputs (a generated API key) stand in for credentials the Secret lacks.
             merged = Credentials({**extra_outputs, **creds.values}, creds.extra, creds.fingerprint)
-            return await self.connections.get(body, dictionary, merged, ref)
+            conns = await self.connections.get(body, dictionary, merged, ref)
+            conns.on_retry = self._retry_counter(pname)
+            return conns
 
         try:
             conns = await connect(outputs)
@@ -329,7 +356,7 @@ class ApplianceReconciler:
                     managed_keys=managed,
                     dry_run=results.dry_run,
                     report_only=results.report_only,
-                    commit_pending=_commit_pending(status),
+                    commit_pending=_commit_pending(status) or (namespace, name) not in self._synced,
                     before_apply=before_apply,
                 )
                 results.services[sname] = res
@@ -376,6 +403,7 @@ class ApplianceReconciler:
 
         # 7. record the revision
         message = f"{len(results.services)} service(s) in sync, {total} change(s) applied"
+        self._synced.add((namespace, name))
         results.sync = Step(True, "InSync", message)
         if revs is not None:
             await self._record_revision(revs, body, target, status, results, events, total)

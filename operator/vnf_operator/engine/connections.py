@@ -20,7 +20,7 @@ from vnf_operator.engine.secrets import Credentials
 from vnf_operator.engine.session import ApplianceRef
 from vnf_operator.transport.base import CliRunner, HttpSender
 from vnf_operator.transport.pool import TransportPool
-from vnf_operator.transport.retry import call_with_retry
+from vnf_operator.transport.retry import RetryEvent, call_with_retry
 from vnf_operator.transport.settings import (
     DEFAULT_PROMPT,
     DIRECT,
@@ -128,6 +128,7 @@ class Connections:
         self.default_http = next(iter(self.http), None)
         self.default_ssh = next(iter(self.ssh), None)
         self.unavailable: dict[str, str] = {}
+        self.on_retry: Callable[[RetryEvent], None] | None = None
 
     def _missing(self, name: str, kind: str) -> TransportError:
         why = self.unavailable.get(name)
@@ -165,7 +166,9 @@ class Connections:
                 raise self._missing(op.connection, "SSH")
             return await runner.run(op, operation=operation)
 
-        return await call_with_retry(once, idempotent=idempotent, limits=self.limits, landed=landed)
+        return await call_with_retry(
+            once, idempotent=idempotent, limits=self.limits, landed=landed, on_retry=self.on_retry
+        )
 
     async def probe_tcp(self, connection: str) -> None:
         if connection not in self.tcp:

@@ -88,7 +88,10 @@ class SecretResolver:
         missing: list[str] = []
         # A credential the bootstrap creates (e.g. a generated API key) may be absent until then.
         produced = (
-            {o for st in dictionary.bootstrap.steps for o in st.outputs} if dictionary.bootstrap else set()
+            # ...but only when the appliance gives bootstrap credentials, without which it cannot run.
+            {o for st in dictionary.bootstrap.steps for o in st.outputs}
+            if dictionary.bootstrap and boot_ref
+            else set()
         )
         for cname, decl in dictionary.credentials.items():
             source, label = (

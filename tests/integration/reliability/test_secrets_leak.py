@@ -1,0 +1,300 @@
+"""Secrets and trust: no credential in any output; wrong CAs and changed SSH host keys are refused.
+
+- The whole life of appliances with credentials (bootstrap of a factory-fresh device that sets a
+  new root password and creates the operator's API key, refused credentials, a sync, an edit, an
+  on-demand operation) must leave no secret value in the operator's log, the Events, the statuses,
+  `kubectl describe` or `vnfctl render` output. tests/leakcheck.py checks the same over the whole
+  session; this test makes the sources and the verdict explicit.
+- TLS: an appliance that trusts another CA stops with a reason naming certificate verification,
+  and nothing is sent (no HTTP request completes).
+- SSH (Cisco IOS-XE provider and simulator): a pinned host key that differs from the device's is
+  refused; with trust-on-first-use, a device whose key changes after the first connection is
+  refused, also after an operator restart (status.hostKeys is the record).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncssh
+import pytest
+import yaml
+from tests.integration.operator_runner import OperatorProcess, VENV_BIN, condition, get_json
+from tests.integration.reliability import lab
+from tests.leakcheck import find_leaks, record_output, register_test_secret
+
+from vnf_operator.testing.demo import SimulatorThread
+from vnf_operator.testing.simulators.base import Credentials, SimulatorConfig
+from vnf_operator.testing.simulators.tls import generate_tls_material
+
+pytestmark = pytest.mark.integration
+
+IOSXE_YAML = lab.REPO / "providers" / "cisco-iosxe.yaml"
+
+
+@pytest.fixture
+def ns(kubectl: Any, namespace: str, operator: OperatorProcess) -> Iterator[str]:
+    yield namespace
+    lab.purge(kubectl, namespace)
+
+
+def _secret(ns: str, name: str, data: dict[str, str]) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "namespace": ns},
+        "stringData": data,
+    }
+
+
+def _settled(kubectl: Any, ns: str, name: str, *, timeout: float = 90) -> dict[str, Any]:
+    def check() -> dict[str, Any] | None:
+        obj = lab.appliances(kubectl, ns).get(name)
+        if not obj or (obj.get("status") or {}).get("observedGeneration") != obj["metadata"]["generation"]:
+            return None
+        return obj if condition(obj, "Ready").get("reason") not in ("Progressing", None) else None
+
+    return lab.wait_until(check, timeout=timeout, what=f"{ns}/{name} to settle",
+                          describe=lambda: lab.summary(lab.appliances(kubectl, ns)))  # fmt: skip
+
+
+# ------------------------------------------------------------------------------ TLS
+
+
+def test_wrong_ca_is_refused_with_a_clear_reason(kubectl: Any, ns: str, operator: OperatorProcess) -> None:
+    other_ca = generate_tls_material().ca_pem  # a perfectly valid CA, just not the device's
+    with lab.Device("tls") as device:
+        device.reset_stats()
+        lab.apply(
+            kubectl,
+            [
+                lab.secret_objects(ns, "fw", device)[0],
+                _secret(ns, "fw-ca", {"ca.crt": other_ca}),
+                lab.appliance_object(ns, "fw", device, lab.make_rules(2, "t")),
+            ],
+        )
+        obj = _settled(kubectl, ns, "fw")
+        ready = condition(obj, "Ready")
+        assert ready["status"] == "False", ready
+        assert "certificate verify failed" in ready["message"].lower(), ready
+        assert device.total_requests() == 0, device.request_log()[:5]  # no request got through TLS
+        events = get_json(kubectl, "events", "-n", ns)
+        assert any("certificate verify failed" in e.get("message", "").lower() for e in events["items"])
+
+
+# ------------------------------------------------------------------------------ SSH host keys
+
+
+class IosXe:
+    """A simulated IOS-XE; `like` makes one that differs from another only by its SSH host key."""
+
+    def __init__(self, like: IosXe | None = None) -> None:
+        self.password = like.password if like else register_test_secret("Ios-" + secrets.token_urlsafe(18))
+        config = SimulatorConfig(
+            tls=True,
+            credentials=Credentials(username="netops", password=self.password),
+            port=like.thread.sim.port if like else 0,
+            ssh_port=like.ssh_port if like else 0,
+        )
+        self.thread = SimulatorThread("iosxe", config)
+        if like is not None:
+            self.thread.sim.tls = like.thread.sim.tls  # same certificate: only the host key differs
+
+    def __enter__(self) -> IosXe:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.thread.stop()
+
+    @property
+    def ssh_port(self) -> int:
+        port = self.thread.sim.ssh_port
+        assert port is not None
+        return port
+
+    def known_hosts(self, key: str | None = None) -> str:
+        return f"[127.0.0.1]:{self.ssh_port} {key or self.thread.sim.ssh_host_public_key}\n"
+
+    def objects(self, ns: str, name: str, ssh: dict[str, Any]) -> list[dict[str, Any]]:
+        ca = self.thread.sim.tls_ca_pem
+        assert ca is not None
+        return [
+            _secret(ns, f"{name}-creds", {"username": "netops", "password": self.password}),
+            _secret(ns, f"{name}-ca", {"ca.crt": ca}),
+            {
+                "apiVersion": lab.API,
+                "kind": "VnfAppliance",
+                "metadata": {"name": name, "namespace": ns},
+                "spec": {
+                    "providerRef": {"name": "cisco-iosxe"},
+                    "management": {
+                        "host": "127.0.0.1",
+                        "ports": {"cli": self.ssh_port, "restconf": self.thread.sim.port},
+                    },
+                    "credentialsSecretRef": {"name": f"{name}-creds"},
+                    "tls": {"caSecretRef": {"name": f"{name}-ca"}},
+                    "ssh": ssh,
+                    "deletionPolicy": "Orphan",
+                    "services": {},
+                },
+            },
+        ]
+
+
+@pytest.fixture
+def iosxe_provider(kubectl: Any) -> str:
+    lab.apply(kubectl, [yaml.safe_load(IOSXE_YAML.read_text())])
+    return "cisco-iosxe"
+
+
+def _other_key() -> str:
+    key = asyncssh.generate_private_key("ssh-ed25519")
+    return key.export_public_key().decode().strip()
+
+
+def test_pinned_ssh_host_key_mismatch_is_refused(
+    kubectl: Any, ns: str, operator: OperatorProcess, iosxe_provider: str
+) -> None:
+    with IosXe() as dev:
+        objs = dev.objects(ns, "rtr", {"knownHostsSecretRef": {"name": "rtr-known-hosts"}})
+        objs.append(_secret(ns, "rtr-known-hosts", {"known_hosts": dev.known_hosts(_other_key())}))
+        lab.apply(kubectl, objs)
+        obj = _settled(kubectl, ns, "rtr")
+        ready = condition(obj, "Ready")
+        assert ready["status"] == "False", ready
+        assert "host key" in ready["message"].lower(), ready
+        # With the right key it works: the refusal was about the key, nothing else.
+        lab.apply(kubectl, [_secret(ns, "rtr-known-hosts", {"known_hosts": dev.known_hosts()})])
+        lab.wait_ready(kubectl, ns, ["rtr"], timeout=90)
+
+
+def test_changed_ssh_host_key_is_refused_after_trust_on_first_use(
+    kubectl: Any, ns: str, operator: OperatorProcess, iosxe_provider: str
+) -> None:
+    first = IosXe()
+    with first:
+        lab.apply(kubectl, first.objects(ns, "rtr", {"trustOnFirstUse": True}))
+        obj = lab.wait_ready(kubectl, ns, ["rtr"], timeout=90)["rtr"]
+        recorded = (obj.get("status") or {}).get("hostKeys") or {}
+        assert recorded, "trust-on-first-use recorded no host key in status.hostKeys"
+        ports = (first.thread.sim.port, first.ssh_port)
+    # Another device answers on the same address with the same certificate and password but
+    # another SSH host key: a man in the middle, or a re-imaged device nobody vouched for.
+    with IosXe(like=first) as impostor:
+        assert (impostor.thread.sim.port, impostor.ssh_port) == ports
+
+        def refused() -> dict[str, Any] | None:
+            o = lab.appliances(kubectl, ns).get("rtr") or {}
+            r = condition(o, "Ready")
+            return o if r.get("status") == "False" and "host key" in str(r.get("message")).lower() else None
+
+        def poke() -> None:
+            kubectl("annotate", "vnfappliance", "rtr", "-n", ns, "--overwrite",
+                    f"vnf.operators.dev/reconcile-requested={secrets.token_hex(4)}")  # fmt: skip
+
+        poke()
+        lab.wait_until(refused, timeout=90, what="the changed host key to be refused (same process)",
+                       describe=lambda: lab.summary(lab.appliances(kubectl, ns)))  # fmt: skip
+        # The operator restarts: the fingerprint in status.hostKeys must still be the reference.
+        starts = operator.output().count("vnf-operator started")
+        operator.stop()
+        operator.start()
+        lab.wait_until(lambda: operator.output().count("vnf-operator started") > starts or None,
+                       timeout=60, what="the operator to restart")  # fmt: skip
+        poke()
+        obj = _settled(kubectl, ns, "rtr")
+        assert refused() is not None, (
+            "after a restart the operator trusted a changed SSH host key: "
+            + lab.summary({"rtr": lab.appliances(kubectl, ns)["rtr"]})
+            + f"; recorded {recorded}, now {(obj.get('status') or {}).get('hostKeys')}"
+        )
+
+
+# ------------------------------------------------------------------------------ leaks
+
+
+def test_no_secret_in_logs_events_status_or_cli(
+    kubectl: Any, ns: str, operator: OperatorProcess, tmp_path: Path
+) -> None:
+    # 1. Refused credentials: the right key with a wrong secret.
+    with lab.Device("leak") as device:
+        wrong = register_test_secret("Wr0ng-" + secrets.token_urlsafe(20))
+        objs = [
+            _secret(ns, "bad-api", {"api_key": device.api_key, "api_secret": wrong}),
+            lab.secret_objects(ns, "bad", device)[1],
+            lab.appliance_object(ns, "bad", device, lab.make_rules(2, "l")),
+            *lab.secret_objects(ns, "fw", device),
+            lab.appliance_object(ns, "fw", device, lab.make_rules(3, "l")),
+        ]
+        lab.apply(kubectl, objs)
+        bad = _settled(kubectl, ns, "bad")
+        assert condition(bad, "Ready")["status"] == "False"
+        lab.wait_ready(kubectl, ns, ["fw"], timeout=90)
+        # 2. An edit and an on-demand operation (its rows land in status).
+        lab.apply(kubectl, [lab.appliance_object(ns, "fw", device, lab.make_rules(4, "l"))])
+        lab.wait_ready(kubectl, ns, ["fw"], timeout=90)
+        op = {
+            "apiVersion": lab.API,
+            "kind": "VnfOperation",
+            "metadata": {"name": "list-rules", "namespace": ns},
+            "spec": {"applianceRef": {"name": "fw"}, "service": "firewall_rules", "operation": "list"},
+        }
+        lab.apply(kubectl, [op])
+        lab.wait_until(
+            lambda: (
+                (get_json(kubectl, "vnfoperation", "list-rules", "-n", ns).get("status") or {}).get("phase")
+                in ("Succeeded", "Failed")
+                or None
+            ),
+            timeout=60,
+            what="the operation to finish",
+        )
+        # 3. CLI outputs a user would look at.
+        for args in (("get", "vnf", "-n", ns, "-o", "wide"), ("describe", "vnfappliances", "-n", ns),
+                     ("describe", "vnfoperations", "-n", ns), ("get", "events", "-n", ns)):  # fmt: skip
+            proc = kubectl(*args, check=False)
+            record_output("kubectl " + " ".join(args), proc.stdout + proc.stderr)
+        creds = tmp_path / "creds.yaml"
+        creds.write_text(yaml.safe_dump({"api_key": device.api_key, "api_secret": device.api_secret,
+                                         "bootstrap_api_key": "root", "bootstrap_api_secret": wrong,
+                                         "root_password": device.api_secret}))  # fmt: skip
+        provider = lab.REPO / "providers" / "opnsense.yaml"
+        outputs = []
+        for extra in (("--service", "firewall_rules", "--op", "list"), ("--step", "set_root_password"),
+                      ("--check", "firmware_status")):  # fmt: skip
+            for fmt in ("text", "json", "yaml"):
+                cmd = [
+                    str(VENV_BIN / "vnfctl"),
+                    "render",
+                    str(provider),
+                    *extra,
+                    "--credentials",
+                    str(creds),
+                    "-o",
+                    fmt,
+                ]
+                proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+                outputs.append(proc.stdout)
+                record_output("vnfctl render " + " ".join(extra) + f" -o {fmt}", proc.stdout + proc.stderr)
+        assert any("Authorization" in o or "password" in o for o in outputs), outputs[:1]
+
+        # The verdict over everything this test produced (the plugin repeats it session-wide).
+        sources = {
+            "operator log": operator.output(),
+            "events": json.dumps(get_json(kubectl, "events", "-n", ns)),
+            "appliance statuses": json.dumps([o.get("status") for o in lab.appliances(kubectl, ns).values()]),
+            "operation status": json.dumps(
+                get_json(kubectl, "vnfoperation", "list-rules", "-n", ns).get("status")
+            ),
+            "vnfctl render": "\n".join(outputs),
+        }
+        values = [device.api_key, device.api_secret, wrong]
+        hits = [h for where, text in sources.items() for h in find_leaks(text, where, values)]
+        assert not hits, "\n".join(str(h) for h in hits)
+        lab.record_row(lab.ScenarioRow("secrets: lifecycle + CLI", runs=1, converged=1, leaked=len(hits)))
