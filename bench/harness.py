@@ -305,7 +305,9 @@ class Fleet:
     @staticmethod
     def digest(obj: Mapping[str, Any]) -> dict[str, Any]:
         meta, status = obj["metadata"], obj.get("status") or {}
-        ready = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})
+        ready: dict[str, Any] = next(
+            (c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {}
+        )
         return {
             "generation": meta.get("generation"),
             "observedGeneration": status.get("observedGeneration"),

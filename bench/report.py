@@ -266,7 +266,24 @@ def render_markdown(results: Mapping[str, Any]) -> str:
                 f"| {r.get('device_requests')} | {_fmt(r.get('operator_speedup'), 1)}x | {r.get('ok')} |"
             )
     shard = results.get("shard")
-    if shard:
+    if shard and shard.get("status") == "ran":
+        one, two = shard.get("one_operator") or {}, shard.get("two_shards") or {}
+        lines += [
+            "",
+            f"## Two shards ({shard.get('size')}, cold convergence, {shard.get('workers_per_shard')} workers per process)",
+            "",
+            "| operators | wall s | device requests | operator CPU s | reconciles | ok |",
+            "|---|---|---|---|---|---|",
+            f"| 1 | {_fmt(one.get('wall_s'))} | {one.get('device_requests')} | {_fmt(one.get('operator_cpu_s'))} | - "
+            f"| {one.get('ok')} |",
+            f"| 2 (VNF_SHARD=0/2, 1/2) | {_fmt(two.get('wall_s'))} | {_get(two, 'device_requests', 'total')} "
+            f"| {' + '.join(_fmt(x) for x in two.get('operator_cpu_s_per_shard') or [])} "
+            f"| {' + '.join(str(int(x)) for x in two.get('reconciles_per_shard') or [])} | {two.get('ok')} |",
+            "",
+            f"Speed-up of two shards over one operator: {_fmt(shard.get('speedup'))}x "
+            f"(one operator's device-side lower bound: {_fmt(one.get('lower_bound_s'))} s).",
+        ]
+    elif shard:
         lines += ["", "## Two shards", "", f"{shard.get('status')}: {shard.get('reason', '')}"]
     for scenario, prof in (results.get("profile") or {}).items():
         if not isinstance(prof, Mapping) or not prof.get("top_own"):

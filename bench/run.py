@@ -88,6 +88,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--edits", type=int, default=20, help="edits in the change-latency scenario (at least 20)")
     p.add_argument("--ansible-size", default="20x20")
     p.add_argument("--ansible-forks", default="5,20")
+    p.add_argument("--shard-size", default="100x20", help="fleet of the two-shard scenario")
     p.add_argument(
         "--profile",
         metavar="SIZE",
@@ -108,6 +109,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.quick:
         args.sizes = "5x5"
         args.ansible_size = "5x5"
+        args.shard_size = "5x5"
     if args.edits < 20:
         p.error("--edits must be at least 20")
     return args
@@ -337,8 +339,18 @@ async def main_async(args: argparse.Namespace) -> int:
                     "traceback": traceback.format_exc()[-3000:],
                 }
         if "shard" in scenarios:
-            results["shard"] = await shard.run()
-            if results["shard"]["status"] == "skipped":
+            s_size = parse_sizes(args.shard_size)[0]
+            print(f"[shards {s_size.label}] one operator, then two shards ...", flush=True)
+            try:
+                results["shard"] = await shard.run(ctx, s_size)
+            except Exception as exc:
+                results["shard"] = {
+                    "status": "error",
+                    "size": s_size.label,
+                    "reason": f"{type(exc).__name__}: {exc}",
+                    "traceback": traceback.format_exc()[-3000:],
+                }
+            if results["shard"]["status"] != "ran":
                 print(results["shard"]["reason"], flush=True)
         results["meta"]["duration_s"] = time.monotonic() - t_start
         results["meta"]["loadavg_end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())

@@ -8,6 +8,7 @@ the farm process), and to the moment the appliance is Ready at the new generatio
 from __future__ import annotations
 
 import copy
+import functools
 import time
 from typing import Any
 
@@ -48,12 +49,7 @@ async def run(
             failures.append(f"{name}: device never ran destination_port={value}")
             continue
         device.append(seen - t0)
-        ok = await fleet.wait(
-            lambda objs, name=name, g=generation: bool(
-                objs.get(name, {}).get("ready") and objs[name]["observedGeneration"] == g
-            ),
-            ctx.settings.timeout,
-        )
+        ok = await fleet.wait(functools.partial(_ready_at, name, generation), ctx.settings.timeout)
         if ok:
             ready.append(time.monotonic() - t0)
         else:
@@ -69,3 +65,8 @@ async def run(
         "operator_cpu_s": operator.sample()["cpu_seconds"] - cpu0,
         "failures": failures[:10],
     }
+
+
+def _ready_at(name: str, generation: int, objs: dict[str, dict[str, Any]]) -> bool:
+    d = objs.get(name) or {}
+    return bool(d.get("ready") and d.get("observedGeneration") == generation)

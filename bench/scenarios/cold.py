@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Any
 
@@ -57,7 +58,7 @@ async def run(
     t0 = time.monotonic()
     await gather_limited(
         ctx.settings.client_concurrency,
-        [lambda body=body: ctx.kube.create("vnfappliances", namespace, body) for body in manifests],
+        [functools.partial(ctx.kube.create, "vnfappliances", namespace, body) for body in manifests],
     )
     created = time.monotonic() - t0
     ok = await fleet.wait(lambda objs: len(fleet.ready_since) >= n, ctx.settings.timeout)

@@ -26,6 +26,7 @@ TRIGGER_ANNOTATIONS = (
     f"{ANNOTATION_PREFIX}reconcile-requested",
     f"{ANNOTATION_PREFIX}rollback-to",
     f"{ANNOTATION_PREFIX}abandon",
+    f"{ANNOTATION_PREFIX}restore-backup",
 )
 
 

@@ -173,25 +173,42 @@ async def test_delete_and_update_in_one_sync(lab_factory: LabFactory, case: Case
         assert lab.differences(service, wanted, found[0]) == []
 
 
-@pytest.mark.parametrize(("case", "service"), ordered_trios("test_spec_order_is_device_order"))
-async def test_spec_order_is_device_order(lab_factory: LabFactory, case: Case, service: str) -> None:
-    """Ordered collections: an item inserted in the middle lands there; a reorder moves items."""
+async def device_order(lab: Lab, service: str, trio: list[dict[str, Any]]) -> list[int]:
+    """Positions of the trio's items in the order the device lists them."""
+    keys = [lab.key(service, x) for x in trio]
+    listed = [lab.key(service, i, desired=False) for i in await lab.listed(service)]
+    return [keys.index(k) for k in listed if k in keys]
+
+
+@pytest.mark.parametrize(("case", "service"), ordered_trios("test_reorder_moves_items"))
+async def test_reorder_moves_items(lab_factory: LabFactory, case: Case, service: str) -> None:
+    """Ordered collections: a new spec order is the device order after one sync, by moves only."""
     lab = await lab_factory(case)
-    a, b, c = case.service(service)["trio"]
-
-    async def device_order() -> list[int]:
-        keys = [lab.key(service, x) for x in (a, b, c)]
-        listed = [
-            k for k in (lab.key(service, i, desired=False) for i in await lab.listed(service)) if k in keys
-        ]
-        return [keys.index(k) for k in listed]
-
-    managed: list[list[Any]] = []
-    for desired, expected in (([a, c], [0, 2]), ([a, b, c], [0, 1, 2]), ([c, a, b], [2, 0, 1])):
-        result = await lab.sync(service, desired, managed_keys=managed)
-        managed = result.managed_keys
+    trio = list(case.service(service)["trio"])
+    a, b, c = trio
+    result = await lab.sync(service, [a, b, c])
+    assert changes_left(result) == [], result.remaining
+    assert await device_order(lab, service, trio) == [0, 1, 2]
+    for desired, expected in (([c, a, b], [2, 0, 1]), ([b, c, a], [1, 2, 0])):
+        result = await lab.sync(service, desired, managed_keys=result.managed_keys)
+        assert result.plan is not None
+        counts = result.plan.counts()
+        assert counts["move"] >= 1 and (counts["create"], counts["delete"]) == (0, 0), result.plan.summary()
         assert changes_left(result) == [], result.remaining
-        assert await device_order() == expected
+        assert await device_order(lab, service, trio) == expected
+
+
+@pytest.mark.parametrize(("case", "service"), ordered_trios("test_insert_lands_in_place"))
+async def test_insert_lands_in_place(lab_factory: LabFactory, case: Case, service: str) -> None:
+    """Ordered collections: an item added between two others is created there, in one sync."""
+    lab = await lab_factory(case)
+    trio = list(case.service(service)["trio"])
+    a, b, c = trio
+    result = await lab.sync(service, [a, c])
+    assert await device_order(lab, service, trio) == [0, 2]
+    result = await lab.sync(service, [a, b, c], managed_keys=result.managed_keys)
+    assert changes_left(result) == [], result.remaining
+    assert await device_order(lab, service, trio) == [0, 1, 2]
 
 
 @pytest.mark.parametrize("case", provider_params("test_health_checks_pass"))
@@ -301,7 +318,9 @@ async def test_bootstrap_of_a_factory_fresh_device(lab_factory: LabFactory, case
     try:
         reconciler = ApplianceReconciler(SecretResolver(secrets), factory)
         first = await reconciler.reconcile(body, entry)
-        assert condition(first.status, "Ready").get("status") == "True", first.status.get("conditions")
+        assert condition(first.status, "Ready").get("status") == "True", [
+            (c.get("type"), c.get("status"), c.get("message")) for c in first.status.get("conditions") or []
+        ]
         assert any(e.reason == "Bootstrapped" for e in first.events), [e.reason for e in first.events]
         await assert_state(lab, service, "created")
 

