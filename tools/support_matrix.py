@@ -1,9 +1,9 @@
-"""Generate docs/support-matrix.md: vendor × service × operation, and what proves each one.
+"""Generate docs/support-matrix.md: vendor x service x operation, and what proves each one.
 
 Sources, all in the repository:
 
 - `providers/*.yaml`: the dictionaries (services, operations, ordering, commit steps, bootstrap);
-- `tests/integration/conformance/cases/*.yaml`: which provider × service the conformance suite runs
+- `tests/integration/conformance/cases/*.yaml`: which provider x service the conformance suite runs
   against a simulator, with which checks, and the known gaps it records as strict xfails;
 - `tests/e2e/*.py`: which providers run against real software (an e2e test that names
   `providers/<name>.yaml`), and which of their services it uses (their names quoted in that test).
@@ -195,7 +195,9 @@ class Footnotes:
         return f"gap [{self.texts.index(text) + 1}](#gap-{self.texts.index(text) + 1})"
 
 
-def check_cell(provider: Provider, service: Service, check: tuple[str, str, str, bool], notes: Footnotes) -> str:
+def check_cell(
+    provider: Provider, service: Service, check: tuple[str, str, str, bool], notes: Footnotes
+) -> str:
     test, _, needs, ordered_only = check
     case = provider.case
     if case is None or not simulated(provider, service.name):
@@ -319,7 +321,7 @@ def render(providers: Sequence[Provider]) -> str:
 
     out += ["", "## Conformance checks (simulators)", ""]
     out.append(
-        "Per provider × service, the checks of `tests/integration/conformance/test_conformance.py`: ✓ passes, "
+        "Per provider x service, the checks of `tests/integration/conformance/test_conformance.py`: ✓ passes, "
         "*gap* is a known engine gap recorded as a strict xfail (the test fails once the gap is fixed, so the "
         "entry must then go), — the case gives no data for it, n/a not an ordered service. Every check also "
         "compares the simulator's own state (`/_sim/state`), not only what the dictionary lists."

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -273,3 +274,25 @@ async def start_webhook_server(
 
 def webhook_port(runner: web.AppRunner) -> int:
     return int(runner.addresses[0][1])
+
+
+async def start_from_env(
+    bodies: Mapping[str, Mapping[str, Any]], entries: ProviderCache, env: Mapping[str, str] | None = None
+) -> web.AppRunner | None:
+    """Start the webhook when `VNF_WEBHOOK_PORT` is set (the operator's startup handler calls this).
+
+    `VNF_WEBHOOK_HOST` (default 0.0.0.0) and `VNF_WEBHOOK_CERT_DIR` (default
+    /etc/vnf-operator/webhook, holding tls.crt and tls.key, e.g. a mounted kubernetes.io/tls Secret).
+    """
+    env = os.environ if env is None else env
+    port = env.get("VNF_WEBHOOK_PORT")
+    if not port:
+        return None
+    cert_dir = Path(env.get("VNF_WEBHOOK_CERT_DIR", "/etc/vnf-operator/webhook"))
+    return await start_webhook_server(
+        env.get("VNF_WEBHOOK_HOST", "0.0.0.0"),  # noqa: S104 - the Service reaches the pod's IP
+        int(port),
+        cert_dir / "tls.crt",
+        cert_dir / "tls.key",
+        cache_lookup(bodies, entries),
+    )

@@ -9,11 +9,11 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from vnf_operator.core.context import ApplianceInfo, TemplateContext
-from vnf_operator.core.errors import DeviceError, TransportError
+from vnf_operator.core.errors import DeviceError, TransportError, VnfError
 from vnf_operator.core.loader import LoadedProvider
 from vnf_operator.core.model import CliCall, HttpCall, Operation, Pagination, Response
 from vnf_operator.core.parse import Parsed, first_page, next_page, parse_response
-from vnf_operator.core.render import render_call, render_operation
+from vnf_operator.core.render import render_call, render_callback, render_operation
 from vnf_operator.core.rendered import HttpRequest, RawResponse, RenderedOperation
 from vnf_operator.core.secrets import SecretMasker
 
@@ -93,7 +93,27 @@ class Session:
         if pagination is not None and isinstance(rendered, HttpRequest):
             return await self._paginated(rendered, op.response, pagination, where, f"{service}.{name}")
         parsed, _ = await self._send(rendered, op.response, where, f"{service}.{name}", idempotent, landed)
+        for i, callback in enumerate(op.then):
+            await self._callback(service, name, i, callback.ignore_errors, parsed, ctx)
         return parsed
+
+    async def _callback(
+        self, service: str, name: str, index: int, ignore_errors: bool, result: Parsed, ctx: dict[str, Any]
+    ) -> None:
+        """The seed's `callback`: a follow-up call after an operation succeeded (`result` = its answer)."""
+        cb, rendered = render_callback(
+            self.provider, service, name, index, self.context(**ctx, result=result.as_step())
+        )
+        where = f"services.{service}.operations.{name}.then[{index}]"
+        response = Response(format="none" if isinstance(rendered, HttpRequest) else "cli")
+        try:
+            await self._send(rendered, response, where, f"{service}.{name}.{cb.name}", True, None)
+        except VnfError as exc:
+            if not ignore_errors:
+                raise
+            log.warning(
+                "callback %s of %s.%s failed (ignored): %s", cb.name, service, name, self.masker(str(exc))
+            )
 
     async def _paginated(
         self, first: HttpRequest, response: Response, pagination: Pagination, where: str, operation: str

@@ -176,7 +176,13 @@ async def sync_service(
         await before_apply(plan)
     applied = {"create": 0, "update": 0, "delete": 0, "move": 0}
     move_op = service.ordering.move if service.ordering is not None else None
-    for step in plan.steps():
+    # Updates before deletes: with positional ids (pfSense) a delete renumbers the items after it,
+    # and the update's id, read before the delete, would then name a different item.
+    steps = plan.steps()
+    ordered = [s for s in steps if isinstance(s, diff.Update)] + [
+        s for s in steps if not isinstance(s, diff.Update)
+    ]
+    for step in ordered:
         key = diff.format_key(step.key, rules)
         if isinstance(step, diff.Delete):
             await session.run(

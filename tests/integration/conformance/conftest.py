@@ -1,47 +1,52 @@
 """The conformance lab: one vendor simulator, the provider dictionary and the engine that runs it.
 
 Every case file in `cases/` names a provider dictionary (`providers/<provider>.yaml`), the simulator
-that stands in for its device, how the simulator's credentials and ports map onto the dictionary's
-credentials and connections, and, per service, the items the suite creates and updates, how the same
-item is made directly through the device's own API (adoption), where the result shows in the
-simulator's state dump, and which requests count as writes. The suite drives the engine directly
-(`Session` + `sync_service`): no Kubernetes is involved.
+that stands in for its device, how the simulator's credentials map onto the dictionary's credentials,
+and, per service, the items the suite creates and updates, how the same item is made directly through
+the device's own API (adoption), where the result shows in the simulator's state dump, and which
+requests count as writes. The dictionary's HTTP(S) connections go to the simulator's HTTP listener,
+its SSH connections to the SSH listener. The suite drives the engine directly (`Session` +
+`sync_service`, or the operator's `ApplianceReconciler` with Secrets in memory): no Kubernetes.
 
 Case file reference (YAML):
 
 ```yaml
-provider: opnsense                 # providers/opnsense.yaml
-simulator: {vendor: opnsense, tls: true}
-ports: {api: http}                 # dictionary connection -> simulator listener (http | ssh)
+provider: pfsense                  # providers/pfsense.yaml
+simulator: {vendor: pfsense, tls: true}
 credentials:                       # dictionary credential -> {sim: Credentials attribute} | {value: text}
   api_key: {sim: api_key}
-vars: {}                           # the appliance's spec.vars
+vars: {}                           # the appliance's spec.vars (text)
+healthPhases: [network, api]       # optional: the phases the health checks cover (default: all three)
 device:                            # how the suite talks to the device itself (pre-existing items)
-  http: {basic: [api_key, api_secret]}   # or {header: {X-API-Key: api_key}}, {bearer: api_key}, {formKey: key}
-writes:                            # request-log entries that change the device
-  - {method: POST, path: '^/api/(?!.*/search)'}
-bootstrap:                         # optional: factory-fresh simulator and the bootstrap Secret
-  credentials: {bootstrap_password: {value: pfsense}}
+  http: {header: {X-API-Key: api_key}}   # or {basic: [user, password]}, {bearer: api_key}, {formKey: api_key}
+writes:                            # request-log entries (method, path regexes) that change the device
+  - {method: '^(POST|PUT|PATCH|DELETE)$'}
+bootstrap:                         # optional: a factory-fresh simulator, its Secrets, a service to sync
+  credentials: {bootstrap_username: {value: admin}, bootstrap_password: {value: pfsense}}
+  service: firewall_rules
 services:
   firewall_rules:
     create: {...}                  # a desired item
     update: {...}                  # fields merged into `create` for the update step
     preexisting: [{http: {method: POST, path: ..., json: {...}}}, {cli: [lines]}]
     state:                         # ground truth in GET /_sim/state
-      rows: $.running.filter_rules[*]
-      identity: {description: 'conformance-ssh$'}   # field -> regex; `_` for rows that are text lines
+      rows: $.running.FirewallRule[*]
+      identity: {descr: 'conformance ssh$'}   # field -> regex; `_` for rows that are text lines
       created: {destination_port: '^22$'}
       updated: {destination_port: '^2222$'}
-    trio: [{...}, {...}, {...}]    # optional: three items (mixed-plan test; ordering test if ordered)
-gaps:                              # known engine gaps: strict xfails (see _gap_marks)
-  - {service: interfaces, test: test_create_update_delete, reason: ...}
+    trio: [{...}, {...}, {...}]    # optional: three items (mixed-plan test; ordering tests if ordered)
+gaps:                              # known gaps: strict xfails (see _gap_marks)
+  - {service: firewall_rules, test: test_delete_and_update_in_one_sync, reason: ...}
 notCovered: {service: reason}      # writable services deliberately left out
 ```
+
+`VNF_CONFORMANCE_PROVIDERS=DIR` runs the cases against the dictionaries in DIR instead.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -53,7 +58,7 @@ import asyncssh
 import httpx
 import pytest
 import yaml
-from jsonpath_ng.ext import parse as jsonpath
+from jsonpath_ng.ext import parse as jsonpath  # type: ignore[attr-defined]
 
 from vnf_operator.core import diff
 from vnf_operator.core.itemschema import validate_items
@@ -74,7 +79,7 @@ from vnf_operator.testing.simulators import SIMULATORS, SimulatorConfig
 from vnf_operator.testing.simulators.base import BaseSimulator
 
 REPO = Path(__file__).resolve().parents[3]
-PROVIDERS = REPO / "providers"
+PROVIDERS = Path(os.environ.get("VNF_CONFORMANCE_PROVIDERS") or REPO / "providers")
 CASES = Path(__file__).resolve().parent / "cases"
 NAMESPACE = "conformance"
 
@@ -305,7 +310,7 @@ class Lab:
         ) as conn:
             # One exec request runs every line in one CLI session (configuration modes carry over).
             result = await conn.run("\n".join(lines), check=False)
-            assert result.exit_status == 0, f"{lines!r} failed: {result.stdout}{result.stderr}"
+            assert result.exit_status == 0, f"{lines!r} failed: {result.stdout!s}{result.stderr!s}"
             return str(result.stdout or "")
 
     async def close(self) -> None:
@@ -355,11 +360,12 @@ async def open_lab(case: Case, *, factory_defaults: bool = False, broken_credent
     sim = sim_cls(SimulatorConfig(tls=tls, factory_defaults=factory_defaults))
     await sim.start()
     provider = load_provider_file(PROVIDERS / f"{case.provider}.yaml")
+    # HTTP(S) connections go to the simulator's HTTP listener, SSH ones to its SSH listener.
     ports: dict[str, int] = {}
-    for conn, listener in (case.doc.get("ports") or {}).items():
-        port = sim.port if listener == "http" else sim.ssh_port
-        assert port is not None, f"{case.provider}: the simulator has no {listener} listener"
-        ports[conn] = int(port)
+    for conn_name, conn in provider.dictionary.connections.items():
+        port = sim.ssh_port if conn.type == "ssh" else sim.port
+        if port is not None:
+            ports[conn_name] = int(port)
     name = f"sim-{case.provider}"
     ref = ApplianceRef(
         name=name, namespace=NAMESPACE, host="127.0.0.1", ports=ports, vars=dict(case.doc.get("vars") or {})

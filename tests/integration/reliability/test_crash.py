@@ -144,13 +144,6 @@ def test_kill_9_during_a_large_apply(
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine gap: `commit_pending` is inferred from the last status (InSync!=True); a crash "
-    "between the writes of an edit and their commit leaves the previous InSync=True in status, so the "
-    "next (empty) plan commits nothing and the edit stays staged, never applied, while the appliance "
-    "reports Ready (write-ahead fix in the reliability report)",
-)
 def test_kill_9_between_the_writes_of_an_edit_and_the_commit(
     kubectl: Any, ns: str, operator_kubeconfig: Path, tmp_path: Path
 ) -> None:

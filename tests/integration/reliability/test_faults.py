@@ -266,11 +266,6 @@ def test_converges_through_device_faults(
     assert leaked == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="vnfop_device_retries_total is declared but never incremented: engine/connections.py "
-    "passes no on_retry to call_with_retry (patch in the reliability report)",
-)
 def test_retries_are_counted_in_metrics(
     kubectl: Any, ns: str, operator: OperatorProcess, opnsense_providers: dict[str, str]
 ) -> None:
