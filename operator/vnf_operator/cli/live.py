@@ -635,7 +635,7 @@ async def live_session(lp: LoadedProvider, target: Target) -> AsyncIterator[Live
         resolver = SecretResolver(reader)
         spec = target.body["spec"]
         try:
-            creds = await resolver.credentials(target.namespace, spec, lp.dictionary)
+            creds = await resolver.credentials(target.namespace, spec, lp.dictionary, target.name)
         except SecretsError as e:
             raise CliError(_relabel(str(e), target.labels)) from None
         target.masker.add(*creds.values.values())

@@ -273,7 +273,7 @@ class ApplianceReconciler:
         # 3. Secrets
         namespace, name = meta["namespace"], meta["name"]
         try:
-            creds = await self.secrets.credentials(namespace, spec, dictionary)
+            creds = await self.secrets.credentials(namespace, spec, dictionary, name)
         except SecretsError as exc:
             results.connection = Step(False, exc.reason, str(exc), terminal=True)
             events.append(Event("Warning", exc.reason, str(exc)))

@@ -23,7 +23,7 @@ async def open_session(runtime: Any, appliance: Mapping[str, Any], entry: Provid
     assert entry.loaded is not None
     meta, spec = appliance["metadata"], appliance.get("spec") or {}
     dictionary = entry.loaded.dictionary
-    creds = await runtime.secrets.credentials(meta["namespace"], spec, dictionary)
+    creds = await runtime.secrets.credentials(meta["namespace"], spec, dictionary, meta["name"])
     mgmt = spec.get("management") or {}
     ref = ApplianceRef(
         name=meta["name"],

@@ -72,8 +72,13 @@ class SecretResolver:
         return data[key]
 
     async def credentials(
-        self, namespace: str, spec: Mapping[str, Any], dictionary: ProviderDictionary
+        self,
+        namespace: str,
+        spec: Mapping[str, Any],
+        dictionary: ProviderDictionary,
+        appliance: str | None = None,
     ) -> Credentials:
+        """`appliance`: its name, so outputs of an earlier bootstrap count as present credentials."""
         import hashlib
 
         creds = Credentials()
@@ -87,12 +92,13 @@ class SecretResolver:
         )
         missing: list[str] = []
         # A credential the bootstrap creates (e.g. a generated API key) may be absent until then.
-        produced = (
-            # ...but only when the appliance gives bootstrap credentials, without which it cannot run.
-            {o for st in dictionary.bootstrap.steps for o in st.outputs}
-            if dictionary.bootstrap and boot_ref
-            else set()
-        )
+        produced: set[str] = set()
+        if dictionary.bootstrap is not None:
+            outputs = {o for st in dictionary.bootstrap.steps for o in st.outputs}
+            if boot_ref:  # ...but only when the appliance gives bootstrap credentials to run it with
+                produced = outputs
+            elif appliance is not None and outputs:  # or an earlier bootstrap already produced them
+                produced = outputs & set(await self.bootstrap_outputs(namespace, appliance))
         for cname, decl in dictionary.credentials.items():
             source, label = (
                 (boot, "spec.bootstrapCredentialsSecretRef")
