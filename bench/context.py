@@ -68,8 +68,10 @@ def appliance_name(i: int) -> str:
     return f"fw-{i:04d}"
 
 
-def appliance(namespace: str, i: int, port: int, items: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
+def appliance(
+    namespace: str, i: int, port: int, items: list[dict[str, Any]], resync_seconds: float | None = None
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
         "apiVersion": "vnf.operators.dev/v1alpha1",
         "kind": "VnfAppliance",
         "metadata": {"name": appliance_name(i), "namespace": namespace},
@@ -81,6 +83,11 @@ def appliance(namespace: str, i: int, port: int, items: list[dict[str, Any]]) ->
             "services": {SERVICE: {"policy": "replaced", "items": items}},
         },
     }
+    if resync_seconds is not None:
+        # Per appliance: VNF_DEFAULT_RESYNC_SECONDS does not reach the engine (it resyncs every 300 s
+        # unless spec.resyncInterval says otherwise), and a timed resync must not land in a measurement.
+        body["spec"]["resyncInterval"] = f"{int(resync_seconds)}s"
+    return body
 
 
 async def gather_limited(limit: int, jobs: Iterable[Callable[[], Awaitable[T]]]) -> list[T]:

@@ -456,7 +456,7 @@ class OperatorProcess:
             r = await c.get(f"http://127.0.0.1:{self.metrics_port}/metrics")
             return r.text
 
-    async def wait_idle(self, quiet_s: float = 3.0, wait_s: float = 600.0) -> float:
+    async def wait_idle(self, quiet_s: float = 3.0, wait_s: float = 120.0) -> float:
         """Until no appliance reconcile runs and none finished for `quiet_s` (a converged fleet can still
         have queued extra reconciles); returns the seconds waited."""
         start = time.monotonic()

@@ -100,7 +100,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--resync-seconds",
         type=float,
         default=3600.0,
-        help="VNF_DEFAULT_RESYNC_SECONDS: long, so no timed resync runs inside a measurement",
+        help="VNF_DEFAULT_RESYNC_SECONDS and spec.resyncInterval: long, so no timed resync runs inside a measurement",
     )
     p.add_argument("--out", default=str(REPO / "bench" / "results"))
     p.add_argument("--label", default="", help="suffix of the result file names")

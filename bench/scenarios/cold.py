@@ -53,7 +53,10 @@ async def run(
     window = await ApiWindow(ctx.kube).open()
     cpu0, farm_cpu0 = operator.sample()["cpu_seconds"], farm.cpu_seconds()
     items = rules(m)
-    manifests = [appliance(namespace, i, port, items) for i, port in enumerate(farm.ports[:n])]
+    manifests = [
+        appliance(namespace, i, port, items, ctx.settings.resync_seconds)
+        for i, port in enumerate(farm.ports[:n])
+    ]
 
     t0 = time.monotonic()
     await gather_limited(

@@ -55,7 +55,10 @@ async def _two_shards(ctx: Ctx, size: Size) -> dict[str, Any]:
         await farm.reset_stats()
         window = await ApiWindow(ctx.kube).open()
         cpu0 = [op.sample()["cpu_seconds"] for op in shards]
-        manifests = [appliance(namespace, i, port, rules(m)) for i, port in enumerate(farm.ports[:n])]
+        manifests = [
+            appliance(namespace, i, port, rules(m), ctx.settings.resync_seconds)
+            for i, port in enumerate(farm.ports[:n])
+        ]
         t0 = time.monotonic()
         await gather_limited(
             ctx.settings.client_concurrency,

@@ -243,25 +243,32 @@ def test_operation_lists_rules_and_kubectl_wait(kubectl, namespace, opnsense, op
 
 
 def test_provider_in_use_is_not_deleted(kubectl, namespace, opnsense, operator, api_creds) -> None:  # type: ignore[no-untyped-def]
-    setup_secrets(kubectl, namespace, opnsense, api_creds)
-    apply(kubectl, make_appliance(namespace, opnsense, RULES[:1]))
-    ready_at(kubectl, namespace, 1)
-    kubectl("delete", "vnfprovider", "opnsense", "--wait=false")
-    # It stays (its finalizer waits for the appliance), and the appliance keeps working.
-    obj = wait_for(
-        lambda: (
-            get_json(kubectl, "vnfprovider", "opnsense").get("metadata", {}).get("deletionTimestamp")
-            and get_json(kubectl, "vnfprovider", "opnsense")
-        ),
-        what="provider marked for deletion",
+    # A provider of its own, so no other test's appliance keeps it in use.
+    provider = f"opnsense-{namespace}"
+    text = (
+        (REPO / "providers" / "opnsense.yaml")
+        .read_text()
+        .replace("name: opnsense\n", f"name: {provider}\n", 1)
     )
+    kubectl("apply", "--server-side", "-f", "-", input=text)
+    setup_secrets(kubectl, namespace, opnsense, api_creds)
+    obj = make_appliance(namespace, opnsense, RULES[:1])
+    obj["spec"]["providerRef"] = {"name": provider}
+    apply(kubectl, obj)
+    ready_at(kubectl, namespace, 1)
+    kubectl("delete", "vnfprovider", provider, "--wait=false")
+
+    def marked() -> dict[str, Any] | None:
+        obj = get_json(kubectl, "vnfprovider", provider)
+        return obj if obj.get("metadata", {}).get("deletionTimestamp") else None
+
+    # It stays (its finalizer waits for the appliance), and the appliance keeps working.
+    obj = wait_for(marked, what="provider marked for deletion")
     assert obj["metadata"].get("finalizers"), obj["metadata"]
-    # Every appliance of this module uses it: once all are gone, the provider goes too.
-    kubectl("delete", "vnfappliance", "--all", "--all-namespaces", "--wait=false")
+    assert condition(get_json(kubectl, "vnfappliance", "fw", "-n", namespace), "Ready")["status"] == "True"
+    kubectl("delete", "vnfappliance", "fw", "-n", namespace, "--wait=false")
     wait_for(
-        lambda: kubectl("get", "vnfprovider", "opnsense", check=False).returncode != 0,
+        lambda: kubectl("get", "vnfprovider", provider, check=False).returncode != 0,
         timeout=120,
         what="provider deleted once unused",
     )
-    # Restore it for the other tests of this module.
-    kubectl("apply", "--server-side", "-f", str(REPO / "providers" / "opnsense.yaml"))

@@ -131,7 +131,7 @@ def test_no_field_reaches_the_device_as_a_command_or_a_path(
         objs: list[dict[str, Any]] = []
         for device, label in ((refused, "refused"), (text, "text"), (misc, "misc")):
             objs += lab.secret_objects(ns, label, device)
-        refs = {
+        refs: dict[str, dict[str, Any]] = {
             "refused": {
                 "credentialsSecretRef": {"name": "refused-api"},
                 "tls": {"caSecretRef": {"name": "refused-ca"}},

@@ -142,7 +142,7 @@ def test_what_rbac_cannot_narrow_is_documented(kubectl_as_operator: Any) -> None
     """The Secret-access model of docs/security.md, as it is (cluster-wide ClusterRole)."""
 
     def can(*args: str) -> bool:
-        return kubectl_as_operator("auth", "can-i", *args, check=False).stdout.strip() == "yes"
+        return bool(kubectl_as_operator("auth", "can-i", *args, check=False).stdout.strip() == "yes")
 
     # Reads: credentials live in each appliance's namespace, so the operator reads Secrets everywhere.
     assert can("get", "secrets", "-n", "kube-system")

@@ -102,14 +102,16 @@ class IosXe:
     """A simulated IOS-XE; `like` makes one that differs from another only by its SSH host key."""
 
     def __init__(self, like: IosXe | None = None) -> None:
-        self.password = like.password if like else register_test_secret("Ios-" + secrets.token_urlsafe(18))
+        self.password: str = (
+            like.password if like else register_test_secret("Ios-" + secrets.token_urlsafe(18))
+        )
         config = SimulatorConfig(
             tls=True,
             credentials=Credentials(username="netops", password=self.password),
             port=like.thread.sim.port if like else 0,
             ssh_port=like.ssh_port if like else 0,
         )
-        self.thread = SimulatorThread("iosxe", config)
+        self.thread: SimulatorThread = SimulatorThread("iosxe", config)
         if like is not None:
             self.thread.sim.tls = like.thread.sim.tls  # same certificate: only the host key differs
 
@@ -254,9 +256,24 @@ def test_changed_ssh_host_key_is_refused_after_an_operator_restart(
     operator.start()
     lab.wait_until(lambda: operator.output().count("vnf-operator started") > starts or None,
                    timeout=60, what="the operator to restart")  # fmt: skip
+    # The new process reconciles once on its own: the device is gone (refused connection).
+    lab.wait_until(
+        lambda: (
+            condition(lab.appliances(kubectl, ns).get("rtr") or {}, "Ready").get("status") == "False" or None
+        ),
+        timeout=60,
+        what="the restarted operator to find the device gone",
+    )
     with impostor:
         _poke(kubectl, ns, "rtr")
-        obj = _settled(kubectl, ns, "rtr")
+
+        def decided() -> dict[str, Any] | None:
+            o = lab.appliances(kubectl, ns).get("rtr") or {}
+            trusted = condition(o, "Ready").get("status") == "True"
+            return o if trusted or _refused(kubectl, ns, "rtr") else None
+
+        obj = lab.wait_until(decided, timeout=90, what="the operator to accept or refuse the new host key",
+                             describe=lambda: lab.summary(lab.appliances(kubectl, ns)))  # fmt: skip
         assert _refused(kubectl, ns, "rtr") is not None, (
             "after a restart the operator trusted a changed SSH host key: "
             + lab.summary({"rtr": obj})
