@@ -118,6 +118,7 @@ class OperatorState:
 
     async def start(self) -> None:
         self.runtime = Runtime(self.kube, self.metrics)
+        self.runtime.reconciler.default_resync = self.default_resync
         for controller in ("vnfprovider", "vnfappliance", "vnfoperation"):
             self.metrics.init_controller(controller, max_concurrent=self.workers)
         self.metrics.set_build_info()

@@ -72,6 +72,13 @@ class Target:
     failed: rv.RevisionInfo | None = None
 
 
+def changes_message(service: str, changes: list[str], limit: int = 30) -> str:
+    """`firewall_rules: 3 change(s): created ..., updated ...` (bounded; events are capped at 1 KiB)."""
+    shown = "; ".join(changes[:limit])
+    more = f"; +{len(changes) - limit} more" if len(changes) > limit else ""
+    return f"{service}: {len(changes)} change(s): {shown}{more}"
+
+
 def parse_duration(text: str | None, default: float = DEFAULT_RESYNC) -> float:
     """`30s`, `5m`, `1h`, `1h30m` → seconds."""
     if not text:
@@ -126,6 +133,7 @@ class ApplianceReconciler:
         self.secrets = secrets
         self.connections = connections
         self.metrics = metrics
+        self.default_resync = DEFAULT_RESYNC
         # Appliances synced by this process. After a restart the first sync of each commits even
         # with nothing to change: the previous process may have died between its writes and its
         # commit, leaving changes staged on the device while the last status said InSync.
@@ -202,7 +210,7 @@ class ApplianceReconciler:
         results.paused = bool(spec.get("paused"))
         results.dry_run = bool(spec.get("dryRun"))
         results.report_only = spec.get("driftPolicy") == "report"
-        resync = parse_duration(spec.get("resyncInterval"))
+        resync = parse_duration(spec.get("resyncInterval"), self.default_resync)
         events: list[Event] = []
         provider_ref = spec.get("providerRef") or {}
         pname: str = provider_ref.get("name", "")
@@ -360,8 +368,10 @@ class ApplianceReconciler:
                     before_apply=before_apply,
                 )
                 results.services[sname] = res
-                for line in res.changes:
-                    events.append(Event("Normal", "Applied", line))
+                if res.changes:
+                    # One event per service and reconcile, naming every change: an event per rule
+                    # was most of the operator's apiserver traffic on large rule sets.
+                    events.append(Event("Normal", "Applied", changes_message(sname, res.changes)))
 
             if not live:
                 planned = [line for r in results.services.values() if r.plan for line in r.plan.summary()]
@@ -545,7 +555,8 @@ class ApplianceReconciler:
                 session, sname, desired, policy=policy, protected=protected, managed_keys=managed
             )
             rolled[sname] = res
-            events.extend(Event("Normal", "Applied", f"rollback: {line}") for line in res.changes)
+            if res.changes:
+                events.append(Event("Normal", "Applied", "rollback: " + changes_message(sname, res.changes)))
         results.services = {n: r for n, r in rolled.items() if n in validated}
         after = await run_health_checks(session)
         results.health = after
@@ -558,7 +569,7 @@ class ApplianceReconciler:
         results.sync = Step(False, "RolledBack", message, terminal=True)
         events.append(Event("Warning", "RolledBack", message))
         results.revision = _revision_status(good.number, good.number, failed)
-        return parse_duration((body.get("spec") or {}).get("resyncInterval"))
+        return parse_duration((body.get("spec") or {}).get("resyncInterval"), self.default_resync)
 
     def _backup_once(
         self, session: Session, body: Mapping[str, Any], sname: str, taken: list[str], events: list[Event]

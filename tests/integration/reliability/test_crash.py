@@ -9,7 +9,12 @@ restart every appliance must converge with each rule exactly once, applied, valu
 
 A create that landed just before the kill is invisible to the next operator except through the
 device itself: it lists the device, finds the rule by its natural key and ownership marker and
-adopts it instead of creating it again.
+adopts it instead of creating it again. A kill between an edit's writes and its commit must still
+end with the edit applied (not only staged).
+
+Control-plane faults: kube-apiserver is SIGKILLed mid-apply and started again on the same port
+(etcd keeps the data); the operator's watches must resume (a spec change made afterwards is
+applied) and the status must catch up. Soak: a 180 s outage, longer than kopf's watch retries.
 """
 
 from __future__ import annotations
@@ -191,6 +196,7 @@ def test_kill_9_between_the_writes_of_an_edit_and_the_commit(
 
 
 @pytest.mark.soak
+@pytest.mark.timeout(3600)
 def test_soak_kill_9(kubectl: Any, ns: str, operator_kubeconfig: Path, tmp_path: Path) -> None:
     crash_run(
         kubectl,
@@ -279,6 +285,7 @@ def test_apiserver_restart_mid_apply(
 
 
 @pytest.mark.soak
+@pytest.mark.timeout(3600)
 def test_soak_apiserver_long_outage(
     control_plane: ControlPlane, kubectl: Any, ns: str, operator_kubeconfig: Path, tmp_path: Path
 ) -> None:

@@ -334,6 +334,7 @@ def test_failed_commit_is_not_lost(
 
 
 @pytest.mark.soak
+@pytest.mark.timeout(3600)
 def test_soak_device_faults(
     kubectl: Any,
     operator: OperatorProcess,
