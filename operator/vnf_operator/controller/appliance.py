@@ -35,9 +35,14 @@ async def reconcile(state: OperatorState, namespace: str, name: str) -> Outcome 
         return None
     assert state.runtime is not None
     started = time.monotonic()
-    outcome = await state.runtime.reconciler.reconcile(body, _provider_entry(state, body))
-    await _write(state, body, outcome)
     key = ("appliance", namespace, name)
+    try:
+        outcome = await state.runtime.reconciler.reconcile(body, _provider_entry(state, body))
+    except KubeError as exc:  # the apiserver is unavailable (reading a Secret): not a bug, retry
+        log.warning("reconcile of %s/%s needs the apiserver, retrying: %s", namespace, name, exc)
+        state.queue.add_after(key, 5.0)
+        return None
+    await _write(state, body, outcome)
     if outcome.requeue_after is not None:
         delay = outcome.requeue_after if outcome.transient_failure else jittered(outcome.requeue_after)
         state.queue.add_after(key, delay)
@@ -54,7 +59,9 @@ async def _write(state: OperatorState, body: Mapping[str, Any], outcome: Outcome
     except NotFound:
         return
     except KubeError as exc:
-        log.warning("status patch of %s/%s failed: %s", meta["namespace"], meta["name"], exc)
+        log.warning("status patch of %s/%s failed, retrying: %s", meta["namespace"], meta["name"], exc)
+        # The device work is done; without this the status would wait for the next resync.
+        state.queue.add_after(("appliance", meta["namespace"], meta["name"]), 5.0)
     for ev in outcome.events:
         await post_event(state, body, ev)
 

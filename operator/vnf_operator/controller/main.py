@@ -18,11 +18,13 @@ import kopf
 
 from vnf_operator.controller import appliance as appliance_rc
 from vnf_operator.controller import provider as provider_rc
+from vnf_operator.controller import webhook
 from vnf_operator.controller.state import OperatorState
 from vnf_operator.k8s.client import GROUP, VERSION
 from vnf_operator.logging import configure_logging, log_context
 
 STATE: OperatorState | None = None
+WEBHOOK: Any = None  # the admission webhook's aiohttp runner, when VNF_WEBHOOK_PORT is set
 
 
 def _state() -> OperatorState:
@@ -33,7 +35,7 @@ def _state() -> OperatorState:
 
 @kopf.on.startup()
 async def startup(settings: kopf.OperatorSettings, logger: Any, **_: Any) -> None:
-    global STATE
+    global STATE, WEBHOOK
     # Our finalizer and annotations carry our group's name, not kopf's.
     settings.persistence.finalizer = f"{GROUP}/cleanup"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
@@ -51,6 +53,7 @@ async def startup(settings: kopf.OperatorSettings, logger: Any, **_: Any) -> Non
     STATE = OperatorState.from_env()
     await STATE.start()
     STATE.tasks.append(asyncio.create_task(STATE.queue.run(STATE.workers, _reconcile)))
+    WEBHOOK = await webhook.start_from_env(STATE.cache.providers, STATE.providers)
     logger.info(
         "vnf-operator started with %d workers, shard %d/%d",
         STATE.workers,
@@ -61,6 +64,8 @@ async def startup(settings: kopf.OperatorSettings, logger: Any, **_: Any) -> Non
 
 @kopf.on.cleanup()
 async def cleanup(**_: Any) -> None:
+    if WEBHOOK is not None:
+        await WEBHOOK.cleanup()
     if STATE is not None:
         await STATE.stop()
 

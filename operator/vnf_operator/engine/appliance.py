@@ -24,7 +24,7 @@ from vnf_operator.core.errors import ItemValidationError, TransportError, VnfErr
 from vnf_operator.core.itemschema import validate_items
 from vnf_operator.core.model import Policy, ProviderDictionary
 from vnf_operator.core.status import ApplianceResults, Step, assemble_status
-from vnf_operator.engine.bootstrap import bootstrap_needed, run_bootstrap
+from vnf_operator.engine.bootstrap import NOT_EVALUATED, bootstrap_needed, run_bootstrap
 from vnf_operator.engine.connections import ConnectionFactory, Connections
 from vnf_operator.engine.health import HealthResult, run_health_checks
 from vnf_operator.engine.providers import ProviderEntry
@@ -215,7 +215,11 @@ class ApplianceReconciler:
         provider_ref = spec.get("providerRef") or {}
         pname: str = provider_ref.get("name", "")
 
+        live_conns: list[Connections] = []
+
         def finish(requeue: float | None, transient: bool = False) -> Outcome:
+            if live_conns:  # fingerprints are known once the transports connected, not before
+                results.host_keys = {**(status.get("hostKeys") or {}), **live_conns[-1].host_keys()}
             self._record(pname, results)
             new_status = assemble_status(results, previous=status, now=_now())
             return Outcome(new_status, events, requeue, transient)
@@ -311,14 +315,17 @@ class ApplianceReconciler:
             events.append(Event("Warning", "ConnectionConfigInvalid", str(exc)))
             return finish(None)
         session = Session(entry.loaded, ref, creds.values, conns, bootstrap_outputs=outputs, observe=observe)
-        results.host_keys = conns.host_keys()
+        live_conns.append(conns)
         live = not (results.dry_run or results.report_only)
 
         try:
             # 4. bootstrap when the provider says it is needed, then health
             if dictionary.bootstrap is not None:
                 needed, why = await bootstrap_needed(session, status)
-                if not needed:
+                if not needed and why.startswith(NOT_EVALUATED):
+                    # Unknown: the health checks below report why the device did not answer.
+                    results.bootstrap_info = dict(status.get("bootstrap") or {})
+                elif not needed:
                     results.bootstrap = Step(True, "Bootstrapped", why)
                     results.bootstrap_info = dict(status.get("bootstrap") or {"completed": True})
                 else:
@@ -331,6 +338,7 @@ class ApplianceReconciler:
                     events.append(Event("Normal", "Bootstrapped", boot.step.message))
                     outputs = {**outputs, **boot.outputs}
                     conns = await connect(outputs)
+                    live_conns.append(conns)
                     session = Session(
                         entry.loaded, ref, creds.values, conns, bootstrap_outputs=outputs, observe=observe
                     )

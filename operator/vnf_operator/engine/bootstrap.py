@@ -49,6 +49,9 @@ def step_order(steps: list[BootstrapStep]) -> list[BootstrapStep]:
     return ordered
 
 
+NOT_EVALUATED = "not evaluated, the device did not answer: "
+
+
 async def bootstrap_needed(session: Session, status: Mapping[str, Any]) -> tuple[bool, str]:
     """Bootstrap runs when a `neededWhen` check fails, or (without any) until it once completed."""
     boot = session.dictionary.bootstrap
@@ -57,6 +60,10 @@ async def bootstrap_needed(session: Session, status: Mapping[str, Any]) -> tuple
         checks = await run_checks(session, boot.needed_when)
         if checks.ok:
             return False, "not needed: " + checks.message
+        if any(c.inconclusive for c in checks.checks if not c.ok):
+            # The device did not answer (TLS verification, network, timeout): that is no reason to
+            # re-run bootstrap (it may reset passwords and keys). The health checks report it.
+            return False, NOT_EVALUATED + checks.message
         return True, checks.message
     if (status.get("bootstrap") or {}).get("completed"):
         return False, "bootstrap completed earlier"

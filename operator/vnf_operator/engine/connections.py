@@ -237,6 +237,11 @@ class ConnectionFactory:
                     host_key=resolved.host_key or None,
                     known_hosts=creds.extra.get("known_hosts"),
                     trust_on_first_use=bool(ssh_spec.get("trustOnFirstUse")),
+                    trusted_fingerprint=(
+                        (((body.get("status") or {}).get("hostKeys") or {}).get(name) or None)
+                        if ssh_spec.get("trustOnFirstUse")
+                        else None
+                    ),
                     mode=resolved.mode,
                     prompt=prompts.prompt if prompts else DEFAULT_PROMPT,
                     config_prompt=prompts.config_prompt if prompts else "",

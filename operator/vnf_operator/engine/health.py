@@ -7,7 +7,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from vnf_operator.core.errors import VnfError
+from vnf_operator.core.errors import AuthenticationError, DeviceError, TransportError, VnfError
 from vnf_operator.core.model import HealthCheck
 from vnf_operator.core.parse import check_expect
 from vnf_operator.engine.session import Session
@@ -22,6 +22,9 @@ class CheckResult:
     ok: bool
     latency_ms: int
     message: str
+    inconclusive: bool = False
+    """The device did not really answer (TLS verification, network, timeout): the check says
+    nothing about the device's state, only that it could not be reached."""
 
     def status(self) -> dict[str, object]:
         return {
@@ -56,6 +59,7 @@ class HealthResult:
 async def run_check(session: Session, check: HealthCheck) -> CheckResult:
     started = time.monotonic()
     where = f"healthChecks.{check.name}"
+    inconclusive = False
     try:
         async with asyncio.timeout(check.timeout):
             if check.tcp is not None:
@@ -67,11 +71,15 @@ async def run_check(session: Session, check: HealthCheck) -> CheckResult:
                 parsed, raw = await session.run_call(call, check.response, where=where)
                 ok, message = check_expect(check.expect, raw, parsed.data)
     except TimeoutError:
-        ok, message = False, f"timed out after {check.timeout:g}s"
+        ok, message, inconclusive = False, f"timed out after {check.timeout:g}s", True
     except VnfError as exc:
         ok, message = False, session.masker(str(exc))
+        answered = isinstance(exc, AuthenticationError | DeviceError)
+        inconclusive = isinstance(exc, TransportError) and not answered
     latency = int((time.monotonic() - started) * 1000)
-    return CheckResult(check.name, check.phase, ok, latency, message or ("ok" if ok else "failed"))
+    return CheckResult(
+        check.name, check.phase, ok, latency, message or ("ok" if ok else "failed"), inconclusive
+    )
 
 
 async def run_checks(session: Session, checks: Sequence[HealthCheck]) -> HealthResult:

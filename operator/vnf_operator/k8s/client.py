@@ -128,7 +128,10 @@ class KubeClient:
     ) -> Any:
         self.requests += 1
         headers = {"Content-Type": content_type} if json is not None else {}
-        resp = await self._http.request(method, path, json=json, headers=headers, params=params)
+        try:
+            resp = await self._http.request(method, path, json=json, headers=headers, params=params)
+        except httpx.HTTPError as exc:  # apiserver down or restarting: connect errors, timeouts, resets
+            raise KubeError(f"{method} {path}: {type(exc).__name__}: {exc}", reason="Unavailable") from None
         if resp.status_code >= 400:
             try:
                 body = resp.json()

@@ -183,6 +183,9 @@ class SshSettings:
     host_key: str | None = None
     known_hosts: str | None = field(default=None, repr=False)
     trust_on_first_use: bool = False
+    trusted_fingerprint: str | None = None
+    """With trust_on_first_use: the SHA256 fingerprint accepted on an earlier first use (from
+    status.hostKeys), so a restart does not trust a changed key again."""
     mode: Literal["interactive", "exec"] = "interactive"
     prompt: str = DEFAULT_PROMPT
     config_prompt: str = ""

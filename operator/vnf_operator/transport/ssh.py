@@ -64,6 +64,7 @@ class HostKeyPolicy:
     host_key: str | None = None
     known_hosts: str | None = None
     trust_on_first_use: bool = False
+    trusted_fingerprint: str | None = None
 
     def check(self) -> None:
         if not (self.host_key or self.known_hosts or self.trust_on_first_use):
@@ -83,13 +84,15 @@ def key_line(key: asyncssh.SSHKey) -> str:
 class _Client(asyncssh.SSHClient):
     """Records the offered host key when it did not verify, and whether the connection was lost."""
 
-    def __init__(self) -> None:
+    def __init__(self, trusted_fingerprint: str | None = None) -> None:
         self.offered: asyncssh.SSHKey | None = None
         self.lost = False
+        self.trusted_fingerprint = trusted_fingerprint
 
     def validate_host_public_key(self, host: str, addr: str, port: int, key: asyncssh.SSHKey) -> bool:
         self.offered = key
-        return False
+        # Called before authentication: a key that changed never sees the credentials.
+        return self.trusted_fingerprint is not None and fingerprint(key) == self.trusted_fingerprint
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
@@ -130,17 +133,21 @@ async def open_ssh(
     """
     target = f"{what}{host}:{port}"
     known_hosts: Any
+    remembered = False
     if policy.host_key:
         known_hosts = ([asyncssh.import_public_key(policy.host_key)], [], [])
     elif policy.known_hosts:
         known_hosts = asyncssh.import_known_hosts(policy.known_hosts)
     elif pinned is not None:
         known_hosts = ([pinned], [], [])
+    elif policy.trust_on_first_use and policy.trusted_fingerprint:
+        known_hosts = ([], [], [])  # nothing trusted up front: _Client checks the fingerprint
+        remembered = True
     elif policy.trust_on_first_use:
         known_hosts = None
     else:
         raise VerificationError(f"no host key to verify {target} against (pin one or enable TOFU)", **ctx)
-    client = _Client()
+    client = _Client(policy.trusted_fingerprint if remembered else None)
     kwargs: dict[str, Any] = {
         "username": username,
         "password": password,
@@ -270,7 +277,9 @@ class SshTransport:
         self._dialer = dialer
         self._extra_masker = masker
         logsafe.register(settings.masker, masker)
-        self.policy = HostKeyPolicy(settings.host_key, settings.known_hosts, settings.trust_on_first_use)
+        self.policy = HostKeyPolicy(
+            settings.host_key, settings.known_hosts, settings.trust_on_first_use, settings.trusted_fingerprint
+        )
         cap = settings.max_sessions or (limiter.settings.max_concurrency if limiter is not None else 4)
         self.max_sessions = cap
         self._sessions = asyncio.Semaphore(cap)

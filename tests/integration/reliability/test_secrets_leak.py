@@ -68,12 +68,6 @@ def _settled(kubectl: Any, ns: str, name: str, *, timeout: float = 90) -> dict[s
 # ------------------------------------------------------------------------------ TLS
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: the bootstrap neededWhen probe fails on the TLS error, so bootstrap is "
-    "deemed needed and the appliance reports BootstrapFailed ('bootstrap_api ... has no field "
-    "bootstrap_api_key') instead of the certificate verification failure (patch in the report)",
-)
 def test_wrong_ca_is_refused_with_a_clear_reason(kubectl: Any, ns: str, operator: OperatorProcess) -> None:
     other_ca = generate_tls_material().ca_pem  # a perfectly valid CA, just not the device's
     with lab.Device("tls") as device:
@@ -241,12 +235,6 @@ def test_changed_ssh_host_key_is_refused_after_trust_on_first_use(
                        describe=lambda: lab.summary(lab.appliances(kubectl, ns)))  # fmt: skip
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="security gap: trust-on-first-use lives only in the transport's memory; status.hostKeys is "
-    "written but never read back, so after an operator restart a changed SSH host key is trusted "
-    "again (the CRD promises 'later connections must present the same key'; patch in the report)",
-)
 def test_changed_ssh_host_key_is_refused_after_an_operator_restart(
     kubectl: Any, ns: str, operator: OperatorProcess, iosxe_provider: str
 ) -> None:

@@ -62,8 +62,18 @@ ResultHook = Callable[[CliSession, str, CliOutput], None]
 
 
 class _AuthServer(asyncssh.SSHServer):
-    def __init__(self, check: PasswordCheck) -> None:
+    def __init__(self, check: PasswordCheck, live: set[asyncssh.SSHServerConnection]) -> None:
         self._check = check
+        self._live = live
+        self._conn: asyncssh.SSHServerConnection | None = None
+
+    def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
+        self._conn = conn
+        self._live.add(conn)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._conn is not None:
+            self._live.discard(self._conn)
 
     def begin_auth(self, username: str) -> bool:
         return True
@@ -92,6 +102,7 @@ class SshFrontend:
         self._host_key = asyncssh.generate_private_key("ssh-ed25519")
         self._acceptor: Any = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._connections: set[asyncssh.SSHServerConnection] = set()
 
     @property
     def host_public_key(self) -> str:
@@ -100,7 +111,7 @@ class SshFrontend:
 
     async def start(self, host: str, port: int) -> int:
         self._acceptor = await asyncssh.create_server(
-            lambda: _AuthServer(self._check_password),
+            lambda: _AuthServer(self._check_password, self._connections),
             host,
             port,
             server_host_keys=[self._host_key],
@@ -120,6 +131,10 @@ class SshFrontend:
             task.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        # A stopped or rebooting device drops its connections, not only its listener.
+        for conn in list(self._connections):
+            conn.abort()
+        self._connections.clear()
 
     async def _run_line(self, session: CliSession, line: str) -> CliOutput:
         await self._before_command(session, line)
