@@ -1,7 +1,8 @@
--- Argo CD health check for vnf.operators.dev/VnfAppliance, following kstatus.
+--- Shared kstatus health check for the vnf.operators.dev kinds that carry conditions; generate.py
+--- prefixes it with the kind's name and `local pausable = true|false` (kinds with spec.paused).
 -- Argo CD runs it with only the base and table libraries: no string, math or os functions here.
--- Order: being deleted > paused > generation not observed > Stalled > Ready=True > Reconciling >
--- Ready=False > anything else (still progressing).
+-- Order: being deleted > paused (pausable kinds) > generation not observed > Stalled > Ready=True >
+-- Reconciling > Ready=False > anything else (still progressing).
 local hs = {}
 
 -- Ready=False with one of these reasons means "still working on it", not "broken".
@@ -48,7 +49,7 @@ if obj.metadata ~= nil and obj.metadata.deletionTimestamp ~= nil then
   return hs
 end
 
-if obj.spec ~= nil and obj.spec.paused == true then
+if pausable and obj.spec ~= nil and obj.spec.paused == true then
   hs.status = "Suspended"
   hs.message = "Paused: spec.paused is true"
   return hs
