@@ -7,7 +7,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from vnf_operator.core.errors import AuthenticationError, DeviceError, TransportError, VnfError
+from vnf_operator.core.errors import TransportError, VerificationError, VnfError
 from vnf_operator.core.model import HealthCheck
 from vnf_operator.core.parse import check_expect
 from vnf_operator.engine.session import Session
@@ -74,8 +74,11 @@ async def run_check(session: Session, check: HealthCheck) -> CheckResult:
         ok, message, inconclusive = False, f"timed out after {check.timeout:g}s", True
     except VnfError as exc:
         ok, message = False, session.masker(str(exc))
-        answered = isinstance(exc, AuthenticationError | DeviceError)
-        inconclusive = isinstance(exc, TransportError) and not answered
+        # Unreachable, timed out or not verifiable: no answer. A refused login, a device error or a
+        # connection without its credentials yet is an answer (and may well mean "bootstrap me").
+        inconclusive = isinstance(exc, VerificationError) or (
+            isinstance(exc, TransportError) and exc.transient
+        )
     latency = int((time.monotonic() - started) * 1000)
     return CheckResult(
         check.name, check.phase, ok, latency, message or ("ok" if ok else "failed"), inconclusive
