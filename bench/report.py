@@ -10,7 +10,7 @@ GOALS = {
     "noop_wall_s": 10.0,  # no-op resync of 1000
     "change_p50_s": 0.5,
     "change_p95_s": 2.0,
-    "peak_rss_mib": 200.0,  # at 1000 appliances
+    "peak_rss_mib": 200e6 / 2**20,  # the goal's 200 MB (decimal) in MiB, ~190.7; at 1000 appliances
     "ansible_speedup": 20.0,  # on 20x20
 }
 GOAL_FLEET = 1000
@@ -91,8 +91,8 @@ def evaluate_goals(results: Mapping[str, Any]) -> list[dict[str, Any]]:
     rss = _get(src, "operator", "peak_rss_mib")
     row(
         "operator peak RSS at 1000 appliances",
-        f"≤ {GOALS['peak_rss_mib']:.0f} MB",
-        None if rss is None else f"{rss:.0f} MiB",
+        "≤ 200 MB",
+        None if rss is None else f"{rss:.0f} MiB = {rss * 2**20 / 1e6:.0f} MB",
         None if rss is None else bool(rss <= GOALS["peak_rss_mib"]),
         label,
     )

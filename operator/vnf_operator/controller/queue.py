@@ -15,7 +15,7 @@ import heapq
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
@@ -69,11 +69,27 @@ class WorkQueue(Generic[K]):
         """Drop pending delayed adds of a deleted object."""
         self._delayed_at.pop(key, None)
 
-    async def _get(self) -> K:
-        key = await self._queue.get()
-        self._dirty.discard(key)
+    @contextlib.asynccontextmanager
+    async def holding(self, key: K) -> AsyncIterator[bool]:
+        """Hold `key` as a worker would: no worker starts it meanwhile (an add, or an earlier one still
+        waiting, runs it afterwards). Yields False, holding nothing, while it is being processed."""
+        if key in self._processing:
+            yield False
+            return
         self._processing.add(key)
-        return key
+        try:
+            yield True
+        finally:
+            self._done(key)
+
+    async def _get(self) -> K:
+        while True:
+            key = await self._queue.get()
+            if key in self._processing:  # held (`holding`): queued again when released
+                continue
+            self._dirty.discard(key)
+            self._processing.add(key)
+            return key
 
     def _done(self, key: K) -> None:
         self._processing.discard(key)

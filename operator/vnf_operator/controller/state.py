@@ -10,10 +10,14 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from vnf_operator.controller.idle import DEFAULT_IDLE_SECONDS, IdleConnections
 from vnf_operator.controller.queue import WorkQueue
 from vnf_operator.controller.sharding import Shard
+from vnf_operator.core.rollout import DEFAULT_HISTORY as DEFAULT_PROVIDER_HISTORY
 from vnf_operator.engine.providers import ProviderCache
+from vnf_operator.engine.rollout import HistoryStore, history_namespace
 from vnf_operator.engine.runtime import Runtime
+from vnf_operator.engine.secrets import OUTPUTS_SUFFIX, SecretCache
 from vnf_operator.k8s.client import KubeClient, load_credentials
 from vnf_operator.metrics import Metrics, conditions_by_type, default_metrics, start_metrics_server
 
@@ -57,6 +61,12 @@ def secret_names(spec: Mapping[str, Any]) -> set[str]:
     return names
 
 
+def secret_watch_enabled() -> bool:
+    """`VNF_SECRET_WATCH=false`: no list/watch of Secrets (RBAC `get` only), so no Secret cache;
+    rotation is then noticed at the next resync (docs/security.md)."""
+    return os.environ.get("VNF_SECRET_WATCH", "true").strip().lower() not in ("0", "false", "no", "off")
+
+
 @dataclass
 class Cache:
     providers: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -64,21 +74,47 @@ class Cache:
     operations: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     _signatures: dict[tuple[str, str], tuple[Any, ...]] = field(default_factory=dict)
     _secrets: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+    _secret_users: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+    """(namespace, Secret) → the appliances referencing it: rotation and the Secret cache."""
 
     def remember_appliance(self, body: Mapping[str, Any]) -> bool:
         """Store the latest body; True when the change needs a reconcile (not our own status patch)."""
         meta = body["metadata"]
         key = (meta["namespace"], meta["name"])
         self.appliances[key] = dict(body)
-        self._secrets[key] = secret_names(body.get("spec") or {})
+        self._index_secrets(key, secret_names(body.get("spec") or {}))
         sig = _trigger_signature(body)
         changed = self._signatures.get(key) != sig
         self._signatures[key] = sig
         return changed
 
-    def forget_appliance(self, namespace: str, name: str) -> None:
+    def _index_secrets(self, key: tuple[str, str], names: set[str]) -> None:
+        old = self._secrets.get(key, set())
+        if old == names:
+            return
+        for secret in old - names:
+            users = self._secret_users.get((key[0], secret), set())
+            users.discard(key[1])
+            if not users:
+                self._secret_users.pop((key[0], secret), None)
+        for secret in names - old:
+            self._secret_users.setdefault((key[0], secret), set()).add(key[1])
+        self._secrets[key] = names
+
+    def forget_appliance(self, namespace: str, name: str) -> set[str]:
+        """Forget it; returns the Secrets it used (its bootstrap outputs included)."""
+        used = self._secrets.get((namespace, name), set()) | {name + OUTPUTS_SUFFIX}
+        self._index_secrets((namespace, name), set())
         for d in (self.appliances, self._signatures, self._secrets):
             d.pop((namespace, name), None)
+        return used
+
+    def wants_secret(self, namespace: str, secret: str) -> bool:
+        """An appliance references it, or it holds an appliance's bootstrap outputs."""
+        if (namespace, secret) in self._secret_users:
+            return True
+        owner = secret.removesuffix(OUTPUTS_SUFFIX)
+        return owner != secret and (namespace, owner) in self.appliances
 
     def appliances_of_provider(self, provider: str) -> Iterator[Key]:
         for (ns, name), body in self.appliances.items():
@@ -86,21 +122,22 @@ class Cache:
                 yield ("appliance", ns, name)
 
     def appliances_using_secret(self, namespace: str, secret: str) -> Iterator[Key]:
-        for (ns, name), names in self._secrets.items():
-            if ns == namespace and secret in names:
-                yield ("appliance", ns, name)
+        for name in sorted(self._secret_users.get((namespace, secret), ())):
+            yield ("appliance", namespace, name)
 
 
 @dataclass
 class OperatorState:
     kube: KubeClient
-    workers: int = 16
+    workers: int = 64
     default_resync: float = 300.0
     cache: Cache = field(default_factory=Cache)
     queue: WorkQueue[Key] = field(default_factory=WorkQueue)
     providers: ProviderCache = field(default_factory=ProviderCache)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     runtime: Runtime | None = None
+    secret_cache: SecretCache | None = None
+    idle: IdleConnections = field(default_factory=IdleConnections)
     metrics: Metrics = field(default_factory=default_metrics)
     metrics_port: int = 9090
     shard: Shard = field(default_factory=Shard)
@@ -110,21 +147,34 @@ class OperatorState:
     def from_env(cls) -> OperatorState:
         return cls(
             kube=KubeClient(load_credentials()),
-            workers=int(os.environ.get("VNF_WORKERS", "16")),
+            workers=int(os.environ.get("VNF_WORKERS", "64")),
             default_resync=float(os.environ.get("VNF_DEFAULT_RESYNC_SECONDS", "300")),
             metrics_port=int(os.environ.get("VNF_METRICS_PORT", "9090")),
             shard=Shard.parse(os.environ.get("VNF_SHARD")),
         )
 
     async def start(self) -> None:
-        self.runtime = Runtime(self.kube, self.metrics)
+        if secret_watch_enabled():
+            self.secret_cache = SecretCache(self.kube, self.cache.wants_secret)
+        self.runtime = Runtime(self.kube, self.metrics, self.secret_cache)
         self.runtime.reconciler.default_resync = self.default_resync
+        # Older provider dictionaries outlive restarts (rollouts in progress, version pins).
+        self.providers.store = HistoryStore(
+            self.kube,
+            namespace=history_namespace(),
+            keep=int(os.environ.get("VNF_PROVIDER_HISTORY_LIMIT", str(DEFAULT_PROVIDER_HISTORY))),
+        )
         for controller in ("vnfprovider", "vnfappliance", "vnfoperation"):
             self.metrics.init_controller(controller, max_concurrent=self.workers)
         self.metrics.set_build_info()
         if self.metrics_port > 0:  # 0 disables the endpoint (several operators on one host in tests)
             self._metrics_runner = await start_metrics_server(port=self.metrics_port, metrics=self.metrics)
         self.tasks.append(asyncio.create_task(self._gauges()))
+        # Idle device connections were held for the life of the process (controller/idle.py).
+        self.idle.idle_seconds = float(
+            os.environ.get("VNF_CONNECTION_IDLE_SECONDS", str(DEFAULT_IDLE_SECONDS))
+        )
+        self.tasks.append(asyncio.create_task(self.idle.run(self.queue, self.runtime.connections)))
 
     async def _gauges(self) -> None:
         """Refresh the queue and appliance-condition gauges; cheap, and off the reconcile path."""

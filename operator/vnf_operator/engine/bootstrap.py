@@ -1,7 +1,8 @@
 """Day-0 bootstrap: run the provider's initial steps in dependency order, keep their outputs.
 
 Safe to re-run after a crash at any step: outputs are stored in the appliance's outputs Secret
-after every step that produces any, and a step whose `skipIf` holds is not run again.
+after every step that produces any, and a step whose `skipIf` holds is not run again. Needed again
+after it once completed (a factory reset), it starts afresh: the old outputs describe nothing.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from vnf_operator.core.errors import VnfError
-from vnf_operator.core.model import BootstrapStep
+from vnf_operator.core.model import BootstrapStep, HealthCheck, ProviderDictionary
 from vnf_operator.core.render import render_step_parameters, should_skip_step
 from vnf_operator.core.status import Step
 from vnf_operator.engine.health import run_checks
@@ -50,6 +51,24 @@ def step_order(steps: list[BootstrapStep]) -> list[BootstrapStep]:
 
 
 NOT_EVALUATED = "not evaluated, the device did not answer: "
+PROBE_SKIPPED = "bootstrap completed and the device healthy; neededWhen probed recently"
+PROBE_HEALTHY = "not needed: the health checks, which include every neededWhen check, passed"
+DEFAULT_PROBE_INTERVAL = 600.0
+
+
+def probe_due(status: Mapping[str, Any], last_probe: float | None, now: float, interval: float) -> bool:
+    """Whether this reconcile runs the `neededWhen` probe (a device request each time).
+
+    Always until bootstrap completed, on the first reconcile in this process, and while the last one
+    did not end Ready (a factory-reset device refuses our credentials, so health fails first and the
+    next reconcile probes); otherwise at most every `interval` seconds.
+    """
+    if last_probe is None or not (status.get("bootstrap") or {}).get("completed"):
+        return True
+    ready = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), None)
+    if ready is None or ready.get("status") != "True":
+        return True
+    return now - last_probe >= interval
 
 
 async def bootstrap_needed(session: Session, status: Mapping[str, Any]) -> tuple[bool, str]:
@@ -82,7 +101,11 @@ async def run_bootstrap(
     auth uses a generated key is unavailable until then)."""
     boot = session.dictionary.bootstrap
     assert boot is not None
-    outputs: dict[str, str] = dict(session.bootstrap_outputs)
+    # Needed again after it once completed: the device lost what bootstrap did (a factory reset, a
+    # replaced unit), so the outputs of that earlier run describe nothing on it and must not make
+    # steps skip (`skipIf: bootstrap.api_key is defined`). A run that did not complete resumes.
+    completed_before = bool(((body.get("status") or {}).get("bootstrap") or {}).get("completed"))
+    outputs: dict[str, str] = {} if completed_before else dict(session.bootstrap_outputs)
     steps_ctx: dict[str, Any] = {}
     done: list[str] = []
     try:
@@ -132,3 +155,17 @@ async def run_bootstrap(
     return BootstrapOutcome(
         Step(True, "Bootstrapped", f"bootstrap completed ({len(done)} step(s) run)"), outputs, status
     )
+
+
+def _probe(check: HealthCheck) -> dict[str, Any]:
+    return check.model_dump(exclude={"name", "phase"})
+
+
+def probe_is_health(dictionary: ProviderDictionary) -> bool:
+    """Every `neededWhen` check is also a health check (same request, same expectations): passing
+    health checks answer the probe, so it needs no request of its own (OPNsense: the API key works)."""
+    boot = dictionary.bootstrap
+    if boot is None or not boot.needed_when:
+        return False
+    health = [_probe(c) for c in dictionary.health_checks]
+    return all(_probe(c) in health for c in boot.needed_when)

@@ -2,11 +2,13 @@
 
 The resolver reads the Secrets an appliance names, checks that every credential the provider
 requires is there, and never lets a value reach a message: errors name the Secret and key only.
+With a `SecretCache` (fed by the operator's Secret watch) a reconcile reads no Secret from the
+apiserver at all.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -36,6 +38,74 @@ class SecretReader(Protocol):
     ) -> None: ...
 
 
+class SecretSource(Protocol):
+    async def get_secret(self, namespace: str, name: str) -> dict[str, str]: ...
+
+
+class SecretCache:
+    """Secret data kept from the watch, so that a reconcile reads no Secret from the apiserver.
+
+    Holds only Secrets `wanted(namespace, name)` accepts (those appliances use: the least data in
+    memory); the watch keeps them current (`observe`). A miss reads through and keeps the answer,
+    "not found" included, until the watch says otherwise. Only correct while a watch on Secrets
+    runs: without one (no list/watch RBAC) use no cache.
+    """
+
+    def __init__(self, reader: SecretSource, wanted: Callable[[str, str], bool]) -> None:
+        self.reader = reader
+        self.wanted = wanted
+        self._data: dict[tuple[str, str], dict[str, str] | None] = {}
+        self.hits = 0
+        self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def tracks(self, namespace: str, name: str) -> bool:
+        return (namespace, name) in self._data or self.wanted(namespace, name)
+
+    def observe(self, namespace: str, name: str, data: Mapping[str, str] | None) -> bool:
+        """A watch event (`data` None: deleted). True when a Secret in use changed or appeared."""
+        key = (namespace, name)
+        if key not in self._data and not self.wanted(namespace, name):
+            return False
+        new = None if data is None else dict(data)
+        changed = key not in self._data or self._data[key] != new
+        self._data[key] = new
+        return changed
+
+    def discard_unwanted(self, namespace: str, names: set[str]) -> None:
+        """Drop what no appliance uses any more (after an appliance went away)."""
+        for name in names:
+            if not self.wanted(namespace, name):
+                self._data.pop((namespace, name), None)
+
+    def invalidate(self, namespace: str, name: str) -> None:
+        """The operator wrote this Secret: read it again rather than trust an older event."""
+        self._data.pop((namespace, name), None)
+
+    async def get_secret(self, namespace: str, name: str) -> dict[str, str]:
+        from vnf_operator.k8s.client import NotFound
+
+        key = (namespace, name)
+        if key in self._data:
+            self.hits += 1
+            data = self._data[key]
+            if data is None:
+                raise NotFound(f"Secret {namespace}/{name} not found", status=404)
+            return dict(data)
+        self.misses += 1
+        try:
+            fresh = await self.reader.get_secret(namespace, name)
+        except NotFound:
+            if self.wanted(namespace, name):
+                self._data.setdefault(key, None)  # a watch event that came meanwhile wins
+            raise
+        if self.wanted(namespace, name):
+            self._data.setdefault(key, dict(fresh))
+        return fresh
+
+
 @dataclass
 class Credentials:
     values: dict[str, str] = field(default_factory=dict)
@@ -47,14 +117,16 @@ class Credentials:
 
 
 class SecretResolver:
-    def __init__(self, reader: SecretReader) -> None:
+    def __init__(self, reader: SecretReader, cache: SecretCache | None = None) -> None:
         self.reader = reader
+        self.cache = cache
+        self._source: SecretSource = cache if cache is not None else reader
 
     async def _read(self, namespace: str, name: str, what: str) -> dict[str, str]:
         from vnf_operator.k8s.client import NotFound
 
         try:
-            return await self.reader.get_secret(namespace, name)
+            return await self._source.get_secret(namespace, name)
         except NotFound:
             raise SecretsError("SecretNotFound", f"{what}: Secret {namespace}/{name} not found") from None
 
@@ -156,7 +228,7 @@ class SecretResolver:
         from vnf_operator.k8s.client import NotFound
 
         try:
-            return dict(await self.reader.get_secret(namespace, appliance + OUTPUTS_SUFFIX))
+            return dict(await self._source.get_secret(namespace, appliance + OUTPUTS_SUFFIX))
         except NotFound:
             return {}
 
@@ -178,4 +250,6 @@ class SecretResolver:
             owner=owner,
             labels={"vnf.operators.dev/appliance": meta["name"]},
         )
+        if self.cache is not None:
+            self.cache.invalidate(meta["namespace"], name)
         return name

@@ -1,4 +1,4 @@
-"""A thin async Kubernetes API client over httpx.
+"""A thin async Kubernetes API client over aiohttp.
 
 The operator needs a handful of calls (read Secrets and providers, patch status, post events,
 create owned Secrets); the official client costs far more memory than that is worth at a
@@ -8,7 +8,9 @@ account, or a kubeconfig (token or client certificate).
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import json as _json
 import os
 import ssl
 import tempfile
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
+import aiohttp
 import yaml
 
 from vnf_operator.core.errors import VnfError
@@ -104,18 +106,44 @@ def _ssl_context(creds: Credentials) -> ssl.SSLContext | bool:
     return ctx
 
 
+def decode_secret_data(obj: Mapping[str, Any]) -> dict[str, str]:
+    """A Secret object's `data`, decoded. Values are secrets: never log them."""
+    data = obj.get("data") or {}
+    return {k: base64.b64decode(v).decode("utf-8", "replace") for k, v in data.items()}
+
+
 class KubeClient:
-    """The calls the operator makes, nothing more."""
+    """The calls the operator makes, nothing more.
+
+    On aiohttp rather than httpx: these calls are a large share of the operator's CPU on a big fleet
+    (status patches, events, finalizers), and aiohttp costs a fraction of httpx per request.
+    """
 
     def __init__(self, creds: Credentials, *, timeout: float = 30.0) -> None:
-        headers = {"Authorization": f"Bearer {creds.token}"} if creds.token else {}
-        self._http = httpx.AsyncClient(
-            base_url=creds.server, headers=headers, verify=_ssl_context(creds), timeout=timeout
-        )
+        self._base = creds.server.rstrip("/")
+        self._headers = {"Authorization": f"Bearer {creds.token}"} if creds.token else {}
+        self._ssl = _ssl_context(creds)
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.requests = 0
 
+    def _client(self) -> aiohttp.ClientSession:
+        """One session per event loop (the CLI may run several loops one after the other)."""
+        loop = asyncio.get_running_loop()
+        if self._session is None or self._session.closed or self._loop is not loop:
+            self._session = aiohttp.ClientSession(
+                headers=self._headers,
+                timeout=self._timeout,
+                connector=aiohttp.TCPConnector(ssl=self._ssl, limit=64),
+            )
+            self._loop = loop
+        return self._session
+
     async def aclose(self) -> None:
-        await self._http.aclose()
+        if self._session is not None and self._loop is asyncio.get_running_loop():
+            await self._session.close()
+        self._session = None
 
     async def _call(
         self,
@@ -128,19 +156,25 @@ class KubeClient:
     ) -> Any:
         self.requests += 1
         headers = {"Content-Type": content_type} if json is not None else {}
+        # Compact, like kubectl: ControllerRevision `data` is immutable and compared byte for byte.
+        data = None if json is None else _json.dumps(json, separators=(",", ":"), ensure_ascii=False).encode()
         try:
-            resp = await self._http.request(method, path, json=json, headers=headers, params=params)
-        except httpx.HTTPError as exc:  # apiserver down or restarting: connect errors, timeouts, resets
+            async with self._client().request(
+                method, self._base + path, data=data, headers=headers, params=params
+            ) as resp:
+                status, content = resp.status, await resp.read()
+        except (aiohttp.ClientError, TimeoutError) as exc:  # apiserver down or restarting
             raise KubeError(f"{method} {path}: {type(exc).__name__}: {exc}", reason="Unavailable") from None
-        if resp.status_code >= 400:
+        if status >= 400:
+            text = content.decode("utf-8", "replace")
             try:
-                body = resp.json()
-                msg, reason = body.get("message", resp.text), body.get("reason", "")
-            except ValueError:
-                msg, reason = resp.text, ""
-            cls = NotFound if resp.status_code == 404 else KubeError
-            raise cls(f"{method} {path}: {resp.status_code} {msg}", status=resp.status_code, reason=reason)
-        return resp.json() if resp.content else None
+                body = _json.loads(content)
+                msg, reason = body.get("message", text), body.get("reason", "")
+            except (ValueError, AttributeError):
+                msg, reason = text, ""
+            cls = NotFound if status == 404 else KubeError
+            raise cls(f"{method} {path}: {status} {msg}", status=status, reason=reason)
+        return _json.loads(content) if content else None
 
     # --- custom objects
     @staticmethod
@@ -185,8 +219,7 @@ class KubeClient:
     async def get_secret(self, namespace: str, name: str) -> dict[str, str]:
         """A Secret's data, decoded. Values are secrets: never log them."""
         obj = await self._call("GET", f"/api/v1/namespaces/{namespace}/secrets/{name}")
-        data = obj.get("data") or {}
-        return {k: base64.b64decode(v).decode("utf-8", "replace") for k, v in data.items()}
+        return decode_secret_data(obj)
 
     async def apply_secret(
         self,
