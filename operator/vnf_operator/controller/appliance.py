@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-import kopf
-
+from vnf_operator.controller.finalizers import (
+    add_finalizer,
+    has_finalizer,
+    is_deleting,
+    remove_finalizer,
+    retry_after,
+)
 from vnf_operator.controller.queue import jittered
 from vnf_operator.engine.appliance import Event, Outcome
 from vnf_operator.engine.operations import execute_operation, finalize_appliance
@@ -21,21 +27,42 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 ABANDON = "vnf.operators.dev/abandon"
+CLEANUP_RETRY_SECONDS = 30.0
 
 
 def _provider_entry(state: OperatorState, body: Mapping[str, Any]) -> ProviderEntry | None:
     name = ((body.get("spec") or {}).get("providerRef") or {}).get("name", "")
     pbody = state.cache.providers.get(name)
-    return state.providers.resolve(pbody) if pbody is not None else None
+    if pbody is None:
+        # Looked up before the provider is known (kopf may list appliances first at start-up):
+        # the provider's reconcile wakes this appliance, instead of its resync much later.
+        meta = body.get("metadata") or {}
+        state.providers.wait_for(name, ("appliance", meta.get("namespace", ""), meta.get("name", "")))
+        return None
+    return state.providers.resolve(pbody)
 
 
 async def reconcile(state: OperatorState, namespace: str, name: str) -> Outcome | None:
     body = state.cache.appliances.get((namespace, name))
-    if body is None or body["metadata"].get("deletionTimestamp"):
+    if body is None:
         return None
+    key = ("appliance", namespace, name)
+    if is_deleting(body):
+        await _finalize_deleted(state, body)
+        return None
+    if not has_finalizer(body):
+        try:
+            body = await add_finalizer(state.kube, "vnfappliances", body)
+        except NotFound:
+            return None
+        except KubeError as exc:
+            delay, level = retry_after(exc)
+            log.log(level, "could not add the finalizer to %s/%s, retrying: %s", namespace, name, exc)
+            state.queue.add_after(key, delay)
+            return None
+        state.cache.remember_appliance(body)
     assert state.runtime is not None
     started = time.monotonic()
-    key = ("appliance", namespace, name)
     try:
         outcome = await state.runtime.reconciler.reconcile(body, _provider_entry(state, body))
     except KubeError as exc:  # the apiserver is unavailable (reading a Secret): not a bug, retry
@@ -96,21 +123,44 @@ async def post_event(state: OperatorState, body: Mapping[str, Any], ev: Event) -
         log.warning("could not post event %s: %s", ev.reason, exc)
 
 
-async def finalize(state: OperatorState, body: dict[str, Any]) -> None:
-    """Deletion: remove managed items (policy Delete) unless an admin abandoned the device."""
+async def _finalize_deleted(state: OperatorState, body: Mapping[str, Any]) -> None:
+    """A deleted appliance: clean up the device, then let the apiserver remove the object."""
+    meta = body["metadata"]
+    key = ("appliance", meta["namespace"], meta["name"])
+    if not has_finalizer(body):  # cleaned up already; other finalizers are not ours to wait for
+        return
+    if not await finalize(state, dict(body)):
+        state.queue.add_after(key, CLEANUP_RETRY_SECONDS)
+        return
+    try:
+        await remove_finalizer(state.kube, "vnfappliances", body)
+    except NotFound:
+        return
+    except KubeError as exc:
+        delay, level = retry_after(exc)
+        log.log(level, "could not remove the finalizer of %s/%s, retrying: %s", key[1], key[2], exc)
+        state.queue.add_after(key, delay)
+
+
+async def finalize(state: OperatorState, body: dict[str, Any]) -> bool:
+    """Deletion: remove managed items (policy Delete) unless an admin abandoned the device.
+    False when the cleanup failed (it is retried; annotate ABANDON to give up)."""
     spec = body.get("spec") or {}
     ann = body["metadata"].get("annotations") or {}
     if spec.get("deletionPolicy", "Delete") == "Orphan" or ann.get(ABANDON) == "true" or spec.get("paused"):
-        return
+        return True
     assert state.runtime is not None
     error = await finalize_appliance(state.runtime, body, _provider_entry(state, body))
     if error is not None:
-        await post_event(state, body, Event("Warning", "CleanupFailed", error))
-        raise kopf.TemporaryError(
-            f"cleanup failed, retrying (annotate {ABANDON}=true to give up): {error}", delay=30
+        message = f"{error}; retrying in {CLEANUP_RETRY_SECONDS:.0f}s (annotate {ABANDON}=true to give up)"
+        await post_event(state, body, Event("Warning", "CleanupFailed", message))
+        log.warning(
+            "cleanup of %s/%s failed: %s", body["metadata"]["namespace"], body["metadata"]["name"], message
         )
+        return False
     await post_event(state, body, Event("Normal", "CleanedUp", "managed items removed from the device"))
     await state.runtime.connections.invalidate(body["metadata"]["namespace"], body["metadata"]["name"])
+    return True
 
 
 def operation_expired(body: Mapping[str, Any]) -> bool:
@@ -147,9 +197,18 @@ async def run_operation(state: OperatorState, namespace: str, name: str) -> None
     except KubeError as exc:
         log.warning("could not mark VnfOperation %s/%s running: %s", namespace, name, exc)
         return
-    result = await execute_operation(
-        state.runtime, body, appliance, _provider_entry(state, appliance) if appliance else None
-    )
+    # Hold the appliance's queue key: its connections are not released (controller/idle.py), nor
+    # does a reconcile of it run, while the operation talks to the device.
+    appliance_key = ("appliance", namespace, appliance_name)
+    while True:
+        async with state.queue.holding(appliance_key) as held:
+            if held:
+                result = await execute_operation(
+                    state.runtime, body, appliance, _provider_entry(state, appliance) if appliance else None
+                )
+                state.idle.touch(namespace, appliance_name)
+                break
+        await asyncio.sleep(0.2)  # a reconcile of the appliance is running: wait for it
     result["startTime"] = now
     result["completionTime"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     result["observedGeneration"] = int(body["metadata"].get("generation") or 0)

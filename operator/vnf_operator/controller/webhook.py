@@ -201,9 +201,9 @@ def review(body: Mapping[str, Any], lookup: ProviderLookup) -> dict[str, Any]:
 def cache_lookup(bodies: Mapping[str, Mapping[str, Any]], entries: ProviderCache) -> ProviderLookup:
     """A lookup over the operator's caches that never changes them.
 
-    `ProviderCache.resolve()` marks a generation as seen (`changed=False`); calling it from here
-    would keep the provider reconciler from waking the provider's appliances. So: the cached entry
-    when it is current, else a private load of the body's generation (memoised per generation).
+    `ProviderCache.resolve()` replaces the cached entry (and moves the old one into the rollout's
+    history); only the provider reconciler should do that. So: the cached entry when it is current,
+    else a private load of the body's generation (memoised per generation).
     """
     private: dict[str, ProviderEntry] = {}
 

@@ -149,6 +149,10 @@ class VyosApi:
 
     # ------------------------------------------------------------------ /configure
     async def configure(self, data: Any) -> web.Response:
+        confirm_time: int | None = None
+        if isinstance(data, dict) and "commands" in data:  # ConfigureListModel: commands + confirm_time
+            confirm_time = int(data["confirm_time"]) if data.get("confirm_time") is not None else None
+            data = data["commands"]
         commands = data if isinstance(data, list) else [data]
         if not commands or not all(isinstance(command, dict) for command in commands):
             raise ApiError('"data" must be an object or a list of objects', 422)
@@ -157,7 +161,6 @@ class VyosApi:
                 raise ApiError("No confirmable commit is pending")
             return envelope("Reload timer stopped")
         candidate: Tree = copy.deepcopy(self.sim.running)
-        confirm_time: int | None = None
         for command in commands:
             op = command.get("op")
             path = _path(command)
@@ -191,6 +194,11 @@ class VyosApi:
         file = data.get("file")
         if op == "save":
             return envelope(self.sim.save(str(file) if file else None))
+        if op == "confirm":
+            action = self.sim.confirm_action()
+            if not self.sim.confirm():
+                return envelope("No confirm pending\n")
+            return envelope(f"{action.capitalize()} timer stopped\n")
         if op == "load":
             if not file:
                 raise ApiError('Missing required field "file"', 422)

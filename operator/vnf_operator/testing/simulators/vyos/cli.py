@@ -152,6 +152,9 @@ class VyosCliSession(CliSession):
     def _commit(self, confirm_minutes: int | None) -> CliOutput:
         assert self.candidate is not None
         message = self.sim.commit(self.candidate, confirm_minutes)
+        if confirm_minutes is not None:  # the CLI's prompt (answered yes) precedes the API's message
+            action = "reload the previous configuration" if "reload" in message else "reboot"
+            message = f"commit-confirm will automatically {action} in {confirm_minutes} minutes unless confirmed\n{message}"
         # The candidate now mirrors the active config (passwords are encrypted on commit).
         self.candidate = copy.deepcopy(self.sim.running)
         return CliOutput(message + "\n" if message else "")

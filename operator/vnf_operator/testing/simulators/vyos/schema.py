@@ -254,6 +254,12 @@ SCHEMA = Container(
         "system": Container(
             {
                 "host-name": Leaf(name_text),
+                "config-management": Container(
+                    {
+                        "commit-confirm": Container({"action": Leaf(one_of("reload", "reboot"))}),
+                        "commit-revisions": Leaf(integer(1, 65535)),
+                    }
+                ),
                 "name-server": Leaf(ip, multi=True),
                 "time-zone": Leaf(),
                 "login": Container(

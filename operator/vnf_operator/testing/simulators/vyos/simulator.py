@@ -134,15 +134,22 @@ class VyosSimulator(BaseSimulator):
         previous = self.running
         self.running = activated
         if confirm_minutes is not None:
-            self._cancel_confirm()
+            if self._confirm is not None:
+                # vyos-1x: the commit goes through, but no second revert timer is armed.
+                raise ConfigError("Another confirm is pending")
+            # The revert action is read from the running config when the timer is armed.
+            action = self.confirm_action()
             delay = confirm_minutes * MINUTE_S * self.config.time_scale
-            handle = asyncio.get_running_loop().call_later(delay, self._confirm_timeout)
+            handle = asyncio.get_running_loop().call_later(delay, self._confirm_timeout, action)
             self._confirm = (previous, handle)
-            return (
-                f"commit-confirm will automatically reload the previous configuration in "
-                f"{confirm_minutes} minutes unless confirmed"
-            )
+            return f"Initialized commit-confirm; {confirm_minutes} minutes to confirm before {action}\n"
         return ""
+
+    def confirm_action(self) -> str:
+        """`system config-management commit-confirm action`: reload (revert in place) or reboot (to the
+        saved configuration). Unset reverts in place here (a known difference: a real 1.4 reboots)."""
+        mgmt = self.running.get("system", {}).get("config-management", {})
+        return "reboot" if mgmt.get("commit-confirm", {}).get("action") == "reboot" else "reload"
 
     def confirm(self) -> bool:
         if self._confirm is None:
@@ -150,11 +157,15 @@ class VyosSimulator(BaseSimulator):
         self._cancel_confirm()
         return True
 
-    def _confirm_timeout(self) -> None:
+    def _confirm_timeout(self, action: str = "reload") -> None:
         if self._confirm is None:
             return
         previous, _ = self._confirm
         self._confirm = None
+        if action == "reboot":  # boot loads config.boot: every unsaved commit is gone
+            self.running = copy.deepcopy(self.files[BOOT_CONFIG])
+            self.events.append({"event": "commit-confirm timeout", "action": "rebooted"})
+            return
         self.running = previous
         self.events.append({"event": "commit-confirm timeout", "action": "reverted"})
 
