@@ -10,27 +10,23 @@ from __future__ import annotations
 
 import base64
 import json
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
+from tests.integration import objects
 from tests.integration.operator_runner import OperatorProcess, condition, get_json, wait_for
 
 from vnf_operator.testing.demo import SimulatorThread
-from vnf_operator.testing.simulators.base import Credentials, SimulatorConfig, json_response, set_template
+from vnf_operator.testing.simulators.base import json_response, set_template
 from vnf_operator.testing.simulators.opnsense import OpnsenseSimulator
 
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parents[2]
 BREAKER = "BREAKS-HEALTH"
-RULES = [
-    {"description": "allow-ssh", "action": "pass", "interface": "wan", "protocol": "TCP", "destination_port": "22"},
-    {"description": "allow-https", "action": "pass", "interface": "wan", "protocol": "TCP", "destination_port": "443"},
-]  # fmt: skip
+RULES = [objects.filter_rule("allow-ssh", "22"), objects.filter_rule("allow-https", "443")]
 
 
 class FragileOpnsense(OpnsenseSimulator):
@@ -46,26 +42,14 @@ class FragileOpnsense(OpnsenseSimulator):
         return await super().handle_api(request)
 
 
-@pytest.fixture(scope="module")
-def api_creds() -> dict[str, str]:
-    return {"api_key": secrets.token_hex(16), "api_secret": "S3cret-" + secrets.token_urlsafe(20)}
-
-
-def start_sim(creds: dict[str, str]) -> SimulatorThread:
-    config = SimulatorConfig(
-        tls=True, credentials=Credentials(username="root", password="x" * 12, **creds), ssh=False
-    )
-    sim = SimulatorThread("opnsense", config)
-    sim.sim = FragileOpnsense(config)
-    sim.start()
-    return sim
+# The credentials fixture of `objects`.
+api_creds = objects.api_creds
 
 
 @pytest.fixture
 def opnsense(api_creds: dict[str, str]) -> Iterator[SimulatorThread]:
-    sim = start_sim(api_creds)
-    yield sim
-    sim.stop()
+    with objects.opnsense_device(api_creds, FragileOpnsense) as sim:
+        yield sim
 
 
 @pytest.fixture(scope="module")
@@ -75,86 +59,51 @@ def operator(
     tmp_path_factory: pytest.TempPathFactory,
     api_creds: dict[str, str],
 ) -> Iterator[OperatorProcess]:
-    kubectl("apply", "--server-side", "-f", str(REPO / "providers" / "opnsense.yaml"))
-    proc = OperatorProcess(
+    objects.install_provider(kubectl, "opnsense")
+    with objects.operator_process(
         operator_kubeconfig,
-        tmp_path_factory.mktemp("op") / "operator.log",
+        tmp_path_factory.mktemp("op"),
         env={"VNF_REVISION_HISTORY_LIMIT": "4"},
-    ).start()
-    yield proc
-    proc.stop()
-    out = proc.output()
-    assert "Traceback" not in out, out[-4000:]
-    for value in api_creds.values():
-        assert value not in out, "a credential leaked into the operator log"
+        never_logged=api_creds.values(),
+    ) as proc:
+        yield proc
 
 
 # --------------------------------------------------------------------------- helpers
 
 
 def setup_secrets(kubectl: Any, ns: str, sim: SimulatorThread, creds: dict[str, str]) -> None:
-    secret = {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": "fw-api", "namespace": ns},
-        "stringData": {"api_key": creds["api_key"], "api_secret": creds["api_secret"]},
-    }
-    ca = {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": "fw-ca", "namespace": ns},
-        "stringData": {"ca.crt": sim.sim.tls_ca_pem},
-    }
-    for obj in (secret, ca):
-        kubectl("apply", "-f", "-", input=json.dumps(obj))
+    assert sim.sim.tls_ca_pem is not None
+    objects.apply(kubectl, *objects.opnsense_secrets(ns, "fw", ca_pem=sim.sim.tls_ca_pem, **creds))
 
 
 def appliance(ns: str, sim: SimulatorThread, rules: list[dict[str, Any]], **service: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "vnf.operators.dev/v1alpha1",
-        "kind": "VnfAppliance",
-        "metadata": {"name": "fw", "namespace": ns},
-        "spec": {
-            "providerRef": {"name": "opnsense"},
-            "management": {"host": "127.0.0.1", "ports": {"api": sim.sim.port}},
-            "credentialsSecretRef": {"name": "fw-api"},
-            "tls": {"caSecretRef": {"name": "fw-ca"}},
-            "services": {"firewall_rules": {"policy": "replaced", "items": rules, **service}},
-        },
-    }
+    return objects.appliance(
+        ns,
+        "fw",
+        "opnsense",
+        ports={"api": sim.sim.port},
+        credentials="fw-api",
+        ca="fw-ca",
+        services={"firewall_rules": {"policy": "replaced", "items": rules, **service}},
+    )
 
 
 def apply(kubectl: Any, obj: dict[str, Any]) -> None:
-    kubectl("apply", "--server-side", "--field-manager=test", "-f", "-", input=json.dumps(obj))
+    objects.apply(kubectl, obj)
 
 
 def annotate(kubectl: Any, ns: str, *pairs: str) -> None:
-    kubectl("annotate", "--overwrite", "vnfappliance", "fw", "-n", ns, *pairs)
+    objects.annotate(kubectl, ns, "fw", *pairs)
 
 
 def settled(kubectl: Any, ns: str, generation: int, ready: str, reason: str | None = None) -> dict[str, Any]:
     """Wait until status reflects `generation` with Ready=`ready` (and reason)."""
-
-    def check() -> dict[str, Any] | None:
-        obj = get_json(kubectl, "vnfappliance", "fw", "-n", ns)
-        cond = condition(obj, "Ready")
-        if (obj.get("status") or {}).get("observedGeneration") != generation:
-            return None
-        if cond.get("status") != ready or (reason is not None and cond.get("reason") != reason):
-            return None
-        return obj
-
-    result: dict[str, Any] = wait_for(
-        check, timeout=120, what=f"Ready={ready} {reason or ''} at {generation}"
-    )
-    return result
+    return objects.settled(kubectl, ns, "fw", generation, ready, reason)
 
 
 def ours(sim: SimulatorThread, ns: str) -> list[dict[str, Any]]:
-    async def dump() -> dict[str, Any]:
-        return sim.sim.dump_state()
-
-    rules = sim.call(dump())["running"]["filter_rules"]
+    rules = objects.device_state(sim)["running"]["filter_rules"]
     rows = list(rules.values()) if isinstance(rules, dict) else list(rules)
     return [r for r in rows if f"vnf:{ns}/fw" in str(r.get("description", ""))]
 
@@ -169,8 +118,7 @@ def revisions(kubectl: Any, ns: str) -> dict[int, dict[str, Any]]:
 
 
 def events(kubectl: Any, ns: str, reason: str) -> list[dict[str, Any]]:
-    items = get_json(kubectl, "events", "-n", ns).get("items", [])
-    return [e for e in items if e.get("reason") == reason and e["involvedObject"]["name"] == "fw"]
+    return objects.events(kubectl, ns, reason, "fw")
 
 
 # --------------------------------------------------------------------------- tests
@@ -319,19 +267,28 @@ def test_backup_before_an_overridden_apply(kubectl, namespace, opnsense, operato
     assert backup["metadata"]["ownerReferences"][0]["uid"] == obj["metadata"]["uid"]
     config = base64.b64decode(backup["data"]["config"]).decode()
     assert "<opnsense" in config
-    assert "overridden apply of firewall_rules" in base64.b64decode(backup["data"]["reason"]).decode()
+    meta = json.loads(base64.b64decode(backup["data"]["meta"]))
+    assert "overridden apply of firewall_rules" in meta["reason"]
     assert events(kubectl, namespace, "BackupTaken")
 
-    # A restore request for a provider without a `restore` operation is refused and consumed; that
-    # reconcile changes nothing, so it takes no backup.
+    # A restore request (a multipart upload of config.xml) is run and consumed. The backup predates
+    # the first apply, so the sync after it puts the spec's rules back: an overridden change, which
+    # takes the next backup slot. A name that is not one of its backups is refused.
     annotate(
         kubectl,
         namespace,
         "vnf.operators.dev/restore-backup=fw-backup-0",
         "vnf.operators.dev/reconcile-requested=1",
     )
+    wait_for(lambda: events(kubectl, namespace, "Restored"), timeout=120, what="Restored event")
+    annotate(
+        kubectl,
+        namespace,
+        "vnf.operators.dev/restore-backup=fw-api",
+        "vnf.operators.dev/reconcile-requested=2",
+    )
     wait_for(lambda: events(kubectl, namespace, "RestoreFailed"), timeout=120, what="RestoreFailed event")
-    assert "declares no `restore` operation" in events(kubectl, namespace, "RestoreFailed")[0]["message"]
+    assert "is not a backup of this appliance" in events(kubectl, namespace, "RestoreFailed")[0]["message"]
     wait_for(
         lambda: (
             "vnf.operators.dev/restore-backup"
@@ -341,12 +298,19 @@ def test_backup_before_an_overridden_apply(kubectl, namespace, opnsense, operato
         ),
         what="the restore annotation consumed",
     )
-    assert backup_names(kubectl, namespace) == ["fw-backup-0"]
+    wait_for(
+        lambda: backup_names(kubectl, namespace) == ["fw-backup-0", "fw-backup-1"],
+        what="the backup taken before the spec's rules went back",
+    )
+    wait_for(
+        lambda: sorted(device_rules(opnsense, namespace)) == [("allow-https", "443"), ("allow-ssh", "22")],
+        what="the spec's rules back on the device",
+    )
 
     # The next overridden change takes the next backup slot.
     apply(kubectl, appliance(namespace, opnsense, RULES[:1], policy="overridden", protected=protected))
     settled(kubectl, namespace, 2, "True")
-    assert backup_names(kubectl, namespace) == ["fw-backup-0", "fw-backup-1"]
+    assert backup_names(kubectl, namespace) == ["fw-backup-0", "fw-backup-1", "fw-backup-2"]
 
 
 def backup_names(kubectl: Any, ns: str) -> list[str]:

@@ -12,11 +12,21 @@ from typing import Any, Literal
 
 
 @dataclass(frozen=True)
+class MultipartField:
+    """One part of a `multipart/form-data` body; `filename` None makes it a plain form field."""
+
+    name: str
+    content: str
+    filename: str | None = None
+    content_type: str = ""
+
+
+@dataclass(frozen=True)
 class HttpRequest:
     """One HTTP request, relative to a connection's base URL.
 
     `path` is already safe: every templated value in it was percent-encoded as one segment.
-    Exactly one of `json`, `form`, `content` carries the body (or none).
+    Exactly one of `json`, `form`, `content`, `multipart` carries the body (or none).
     """
 
     connection: str
@@ -28,6 +38,7 @@ class HttpRequest:
     form: Mapping[str, str] | None = None
     content: str | None = None
     timeout: float | None = None
+    multipart: tuple[MultipartField, ...] | None = None
 
 
 @dataclass(frozen=True)

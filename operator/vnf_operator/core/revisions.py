@@ -272,11 +272,38 @@ def failure_message(failed: RevisionInfo, good: RevisionInfo | None) -> str:
 # --------------------------------------------------------------------------- backups
 
 
+SCHEDULED: Final = "scheduled"
+"""The reason of a backup taken by `spec.backup.schedule` starts with this word."""
+
+
 @dataclass(frozen=True)
 class BackupInfo:
     name: str
     created: str
     """RFC 3339 creation time (sorts chronologically)."""
+    reason: str = ""
+    """Why it was taken (`scheduled`, `before an overridden apply of ...`, `before upgrading to ...`)."""
+
+    @property
+    def scheduled(self) -> bool:
+        return self.reason.startswith(SCHEDULED)
+
+    def status(self) -> dict[str, str]:
+        return {"name": self.name, "created": self.created, "reason": self.reason[:200]}
+
+
+def newest_first(backups: Iterable[BackupInfo]) -> list[BackupInfo]:
+    return sorted(backups, key=lambda b: (b.created, b.name), reverse=True)
+
+
+def backups_to_prune(backups: Sequence[BackupInfo], keep: int) -> list[BackupInfo]:
+    """The backups beyond the newest `keep` (at least one is always kept), oldest last."""
+    return newest_first(backups)[max(keep, 1) :]
+
+
+def last_scheduled(backups: Iterable[BackupInfo]) -> str:
+    """Creation time of the newest scheduled backup ("" when there is none)."""
+    return max((b.created for b in backups if b.scheduled), default="")
 
 
 def backup_slot(appliance: str, backups: Sequence[BackupInfo], limit: int) -> str:

@@ -13,9 +13,10 @@ number of slots (the oldest is overwritten), and restores one on request.
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from vnf_operator.core import revisions as rv
@@ -66,6 +67,8 @@ class BackupApi(Protocol):
     async def patch_custom(
         self, plural: str, name: str, namespace: str | None, patch: Mapping[str, Any]
     ) -> dict[str, Any]: ...
+
+    async def delete_secret(self, namespace: str, name: str) -> None: ...
 
 
 def _uid(appliance: Mapping[str, Any]) -> str:
@@ -207,6 +210,9 @@ def _cleared() -> dict[str, str | None]:
 # --------------------------------------------------------------------------- backups
 
 BACKUP_KEY = "config"
+META_KEY = "meta"
+"""JSON {created, reason, generation}: one value, so that its parts (a timestamp, a reason shown in
+status) are not themselves Secret values that any scan of status or events would flag."""
 BACKUP_OPERATION = "backup"
 RESTORE_OPERATION = "restore"
 
@@ -217,6 +223,15 @@ def backup_service(session: Session, operation: str) -> str | None:
         if operation in svc.operations:
             return name
     return None
+
+
+def _backup_meta(data: Mapping[str, Any]) -> dict[str, Any]:
+    """created/reason/generation of a backup Secret (`data` still base64)."""
+    try:
+        info = json.loads(base64.b64decode(data.get(META_KEY, "")).decode(errors="replace") or "{}")
+    except ValueError:
+        info = {}
+    return info if isinstance(info, dict) else {}
 
 
 class BackupStore:
@@ -233,13 +248,36 @@ class BackupStore:
         out: list[rv.BackupInfo] = []
         for o in objs:
             m = o.get("metadata") or {}
-            created = base64.b64decode((o.get("data") or {}).get("created", "")).decode(errors="replace")
-            out.append(rv.BackupInfo(str(m.get("name", "")), created or str(m.get("creationTimestamp", ""))))
+            data = o.get("data") or {}
+            info = _backup_meta(data)
+            created, reason = str(info.get("created") or ""), str(info.get("reason") or "")
+            name = str(m.get("name", ""))
+            out.append(rv.BackupInfo(name, created or str(m.get("creationTimestamp", "")), reason))
         return out
 
-    async def take(self, session: Session, appliance: Mapping[str, Any], why: str) -> str | None:
-        """Download the device configuration with the provider's `backup` operation and store it.
-        None when the provider declares no backup. The backup is secret material: never logged."""
+    async def prune(self, appliance: Mapping[str, Any], keep: int) -> Sequence[rv.BackupInfo]:
+        """Delete the backups beyond the newest `keep`; the ones left, newest first. Slots keep the
+        count bounded by themselves; this only matters after `keep` went down (it needs the
+        `delete` verb on Secrets: without it the extra backups stay, with a warning)."""
+        ns = appliance["metadata"]["namespace"]
+        backups = await self.list(appliance)
+        gone: set[str] = set()
+        for b in rv.backups_to_prune(backups, keep):
+            try:
+                await self.api.delete_secret(ns, b.name)  # a Secret already gone counts as deleted
+            except KubeError as exc:
+                log.warning("cannot delete backup %s/%s beyond keep=%d: %s", ns, b.name, keep, exc)
+                continue
+            gone.add(b.name)
+        return rv.newest_first(b for b in backups if b.name not in gone)
+
+    async def take(
+        self, session: Session, appliance: Mapping[str, Any], why: str, *, keep: int | None = None
+    ) -> str | None:
+        """Download the device configuration with the provider's `backup` operation and store it,
+        then prune to the newest `keep` (default: the store's). None when the provider declares no
+        backup. The backup is secret material: never logged."""
+        keep = max(keep or self.keep, 1)
         service = backup_service(session, BACKUP_OPERATION)
         if service is None:
             return None
@@ -250,16 +288,17 @@ class BackupStore:
         if not isinstance(config, str) or not config.strip():
             raise RevisionError(f"services.{service}.operations.backup returned no configuration text")
         meta = appliance["metadata"]
-        name = rv.backup_slot(meta["name"], await self.list(appliance), self.keep)
+        name = rv.backup_slot(meta["name"], await self.list(appliance), keep)
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         await self.api.apply_secret(
             meta["namespace"],
             name,
             {
                 BACKUP_KEY: config,
-                "created": now,
-                "reason": why,
-                "generation": str(int(meta.get("generation") or 0)),
+                META_KEY: json.dumps(
+                    {"created": now, "reason": why, "generation": int(meta.get("generation") or 0)},
+                    sort_keys=True,
+                ),
             },
             owner=rv.owner_reference(appliance),
             labels={
@@ -269,6 +308,7 @@ class BackupStore:
                 "app.kubernetes.io/managed-by": "vnf-operator",
             },
         )
+        await self.prune(appliance, keep)
         return name
 
     async def restore(self, session: Session, appliance: Mapping[str, Any], name: str) -> str:

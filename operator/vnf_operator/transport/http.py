@@ -84,6 +84,20 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
+def _multipart_files(req: HttpRequest) -> list[tuple[str, Any]] | None:
+    """httpx `files=` for a multipart body: a part without a file name is a plain form field."""
+    if req.multipart is None:
+        return None
+    files: list[tuple[str, Any]] = []
+    for part in req.multipart:
+        if part.filename is None:
+            files.append((part.name, (None, part.content.encode())))
+        else:
+            ctype = part.content_type or "application/octet-stream"
+            files.append((part.name, (part.filename, part.content.encode(), ctype)))
+    return files
+
+
 def _basic(username: str, password: str) -> str:
     token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
     return f"Basic {token}"
@@ -369,6 +383,7 @@ class HttpTransport:
         json_body: Any = req.json
         form: dict[str, str] | None = dict(req.form) if req.form is not None else None
         content = req.content
+        files = _multipart_files(req)
         auth = s.auth if with_auth else None
         if isinstance(auth, HttpBasicAuth):
             headers["Authorization"] = _basic(auth.username, auth.password)
@@ -381,6 +396,8 @@ class HttpTransport:
                 json_body = {**json_body, auth.field: auth.value}
             elif form is not None:
                 form[auth.field] = auth.value
+            elif files is not None:
+                files.append((auth.field, (None, auth.value.encode())))
             elif json_body is None and content is None:
                 if method in _BODYLESS:
                     params[auth.field] = auth.value
@@ -411,6 +428,7 @@ class HttpTransport:
             json=json_body,
             data=form,
             content=content,
+            files=files,
             extensions=extensions,
         )
 

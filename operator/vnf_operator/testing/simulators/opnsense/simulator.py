@@ -74,6 +74,14 @@ class OpnsenseSimulator(BaseSimulator):
         self.savepoints: dict[str, dict[str, dict[str, Record]]] = {}
         self.rollback_log: list[dict[str, str]] = []
         self._rollback: tuple[str, asyncio.TimerHandle] | None = None
+        # Firmware (docs/simulators.md): what the mirror offers, how long the upgrade reboot keeps the
+        # device unreachable, and a fault knob: the upgrade aborts, the old version boots with a
+        # damaged configuration (firmware status answers 500) until a backup is restored.
+        self.firmware_available: str | None = None
+        self.upgrade_reboot_s = 1.0
+        self.upgrade_breaks = False
+        self.config_damaged = False
+        self.upgrading = False
         self._install(factory=self.config.factory_defaults)
         self.frr = BgpNeighborController(self)
         self._controllers = controller_index(self._build_controllers())
@@ -104,6 +112,25 @@ class OpnsenseSimulator(BaseSimulator):
     async def reboot_soon(self) -> None:
         await asyncio.sleep(0.05)
         await self.restart()
+
+    async def upgrade_and_reboot(self) -> None:
+        """`firmware/update`: install what the mirror offers, then reboot; the listeners stay down
+        for `upgrade_reboot_s` (connections are refused: the device is unreachable)."""
+        try:
+            await asyncio.sleep(0.2)
+            self._stopping.set()
+            await self._stop_listeners()
+            await asyncio.sleep(self.upgrade_reboot_s * self.config.time_scale)
+            if self.upgrade_breaks:
+                self.config_damaged = True
+            elif self.firmware_available:
+                self.firmware_version = self.firmware_available
+                self.version = parse_version(self.firmware_version)
+            self._stopping = asyncio.Event()
+            self.on_reboot()
+            await self._start_listeners()
+        finally:
+            self.upgrading = False
 
     # ------------------------------------------------------------------ controllers
     def _build_controllers(self) -> list[Controller]:
@@ -216,6 +243,7 @@ class OpnsenseSimulator(BaseSimulator):
 
     def restore_config(self, data: bytes) -> None:
         self.config_xml.load_xml(data)
+        self.config_damaged = False
         self.filter_dirty = True
         self.routes_dirty = True
         self.frr.dirty = True

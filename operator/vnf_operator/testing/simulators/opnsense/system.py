@@ -33,7 +33,16 @@ class CoreControllers:
                     Action("reboot", self.reboot),
                 ],
             ),
-            Controller.build("core", "firmware", [Action("status", self.firmware_status)]),
+            Controller.build(
+                "core",
+                "firmware",
+                [
+                    Action("status", self.firmware_status),
+                    Action("update", self.firmware_update),
+                    Action("upgrade", self.firmware_update),
+                    Action("reboot", self.reboot),
+                ],
+            ),
             Controller.build(
                 "core",
                 "backup",
@@ -54,7 +63,7 @@ class CoreControllers:
             "product_name": "OPNsense",
             "product_series": series,
             "product_version": version,
-            "product_latest": version,
+            "product_latest": self.sim.firmware_available or version,
         }
 
     async def system_status(self, call: ApiCall) -> Any:
@@ -95,14 +104,32 @@ class CoreControllers:
         return {"status": "ok"}
 
     async def firmware_status(self, call: ApiCall) -> Any:
+        if self.sim.config_damaged:
+            message = "The configuration could not be loaded after the upgrade."
+            return web.json_response({"errorMessage": message, "errorTitle": "An error occurred"}, status=500)
+        offered = self.sim.firmware_available
+        pending = offered is not None and offered != self.sim.firmware_version
         return {
-            "status": "none",
-            "status_msg": "There are no updates available on the selected mirror.",
+            "status": "update" if pending else "none",
+            "status_msg": (
+                f"There are updates available: {offered}."
+                if pending
+                else "There are no updates available on the selected mirror."
+            ),
             "product": self.product(),
             "product_version": self.sim.firmware_version,
-            "updates": "0",
+            "updates": "1" if pending else "0",
             "upgrade_packages": [],
         }
+
+    async def firmware_update(self, call: ApiCall) -> Any:
+        """`update`/`upgrade`: install what the mirror offers and reboot (in the background)."""
+        if not call.is_post:
+            return {"status": "failed"}
+        if not self.sim.upgrading:
+            self.sim.upgrading = True
+            self.sim.spawn(self.sim.upgrade_and_reboot())
+        return {"status": "ok", "msg_uuid": self.sim.new_uuid()}
 
     async def backup_download(self, call: ApiCall) -> Any:
         if call.param(0) != "this":
@@ -125,7 +152,7 @@ class CoreControllers:
             self.sim.restore_config(data)
         except ValueError:
             return {"status": "failed", "message": "The configuration could not be restored."}
-        if call.get("rebootafterrestore"):
+        if call.get("rebootafterrestore") not in (None, "", "0"):  # PHP empty(): "0" means no
             self.sim.spawn(self.sim.reboot_soon())
             return {"status": "success", "reboot": True}
         return {"status": "success"}
