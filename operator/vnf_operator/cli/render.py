@@ -10,6 +10,7 @@ from vnf_operator.cli.common import (
     build_context,
     context_options,
     dump,
+    key_values,
     load,
     output_option,
     provider_argument,
@@ -20,6 +21,7 @@ from vnf_operator.core.errors import DictionaryError, Problem
 from vnf_operator.core.itemschema import validate_item, validate_params
 from vnf_operator.core.loader import LoadedProvider
 from vnf_operator.core.render import (
+    begin_placeholders,
     describe,
     display_masker,
     find_operation,
@@ -29,6 +31,7 @@ from vnf_operator.core.render import (
     render_connection,
     render_health_check,
     render_operation,
+    with_begin,
 )
 from vnf_operator.core.rendered import RenderedOperation
 
@@ -36,7 +39,11 @@ from vnf_operator.core.rendered import RenderedOperation
 @click.command("render")
 @provider_argument
 @click.option("--service", "-s", help="Service name.")
-@click.option("--op", "operation", help="Operation name (list, create, ..., a custom one, or commit).")
+@click.option(
+    "--op",
+    "operation",
+    help="Operation name (list, create, ..., a custom one, commit, abort, or begin[N] for a begin step).",
+)
 @click.option("--check", help="Render a health check instead (by name).")
 @click.option("--step", help="Render a bootstrap step instead (by name).")
 @click.option(
@@ -45,6 +52,13 @@ from vnf_operator.core.rendered import RenderedOperation
 @click.option("--actual", metavar="ACTUAL.yaml", help="The device's item (update/delete).")
 @click.option("--id", "item_id", help="Device id of the item (default: the actual item's identity.id field).")
 @click.option("--params", metavar="PARAMS.yaml", help="Parameters of a custom operation.")
+@click.option(
+    "--begin",
+    "begin",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="A value the service's `begin` captured (`begin.NAME`, repeatable); without it `<begin.NAME>`.",
+)
 @context_options
 @output_option(("text", "json", "yaml"), "text")
 def command(
@@ -57,6 +71,7 @@ def command(
     actual: str | None,
     item_id: str | None,
     params: str | None,
+    begin: tuple[str, ...],
     output: str,
     **ctx_opts: Any,
 ) -> None:
@@ -74,6 +89,7 @@ def command(
     if operation:
         if not service:
             raise click.UsageError("--op needs --service")
+        ctx = with_begin(ctx, {**begin_placeholders(lp, service), **key_values(begin, "begin")})
         op = _render_op(lp, service, operation, ctx, item, actual, item_id, params)
     elif check:
         op = _render_check(lp, check, ctx)

@@ -18,6 +18,7 @@ templates see, adding `connection` (of the call being rendered), `marker` and `t
 | `params`                              | parameters of a custom operation / bootstrap step             |
 | `items`, `creates`, `updates`, `deletes` | the whole change set (batch operations)                    |
 | `before_id`, `after_id`               | neighbours of a moved item (move operations)                  |
+| `begin`                               | values the service's `begin` steps captured (in a transaction)|
 | `marker`                              | the service's rendered ownership marker                       |
 | `result`                              | the parsed answer of the operation (callbacks)                |
 | `templates`                           | the dictionary's snippets, rendered on use                    |
@@ -78,6 +79,7 @@ class TemplateContext:
     before_id: str | None = None
     after_id: str | None = None
     result: Mapping[str, Any] | None = None
+    begin: Mapping[str, Any] | None = None
 
     def replace(self, **changes: Any) -> TemplateContext:
         """A copy with some fields changed."""
@@ -115,6 +117,7 @@ class TemplateContext:
             "before_id": self.before_id,
             "after_id": self.after_id,
             "result": self.result,
+            "begin": dict(self.begin) if self.begin is not None else None,
         }
         for k, v in optional.items():
             if v is not None:

@@ -69,11 +69,13 @@ __all__ = [
     "Update",
     "compare",
     "format_key",
+    "insert_positions",
     "is_owned",
     "item_key",
     "longest_increasing_subsequence",
     "matches_protected",
     "plan",
+    "plan_positions",
     "simulate",
     "with_owner_marker",
 ]
@@ -944,6 +946,104 @@ def plan(
         protected=tuple(sorted(skipped, key=lambda s: s.index)),
         managed=tuple(managed_after),
     )
+
+
+# --------------------------------------------------------------------------- position values
+
+
+def insert_positions(
+    keys: Sequence[Key],
+    fixed: Mapping[Key, int | None],
+    created: Collection[Key],
+    step: int,
+    *,
+    ceiling: int = 0,
+) -> dict[Key, int | None]:
+    """Position values for created items (a `sequence` the device sorts by) that put each one
+    between its neighbours in `keys` (the desired order), without renumbering anything.
+
+    `fixed` holds the items that stay where they are, with their device value (None: unknown);
+    keys neither fixed nor created are moved by the plan's move steps. A run of creates between
+    two fixed items shares the gap between their values; at the end of the list the creates go
+    past every value on the device (`ceiling`), `step` apart. A create gets None when its place
+    cannot be written as a value: the gap is too small, a neighbour's value is unknown, or items
+    that move share the gap (their values change as they move). The caller then places it with
+    a move.
+    """
+    out: dict[Key, int | None] = {}
+    lo: int | None = 0
+    run: list[Key] = []
+
+    def close(hi: int | None, at_end: bool) -> None:
+        creates = [k for k in run if k in created]
+        if not creates:
+            return
+        if at_end:
+            base = max(ceiling, lo if lo is not None else ceiling)
+            out.update({k: base + step * (n + 1) for n, k in enumerate(creates)})
+            return
+        room = None if lo is None or hi is None else hi - lo - 1
+        if room is None or room < len(creates) or len(creates) != len(run):
+            out.update(dict.fromkeys(creates))
+            return
+        assert lo is not None and hi is not None
+        width = hi - lo
+        out.update({k: lo + width * (n + 1) // (len(creates) + 1) for n, k in enumerate(creates)})
+
+    for key in keys:
+        if key in fixed:
+            value = fixed[key]
+            close(value, at_end=False)
+            run = []
+            lo = value
+        else:
+            run.append(key)
+    close(None, at_end=True)
+    return out
+
+
+def plan_positions(
+    plan: Plan,
+    desired: Sequence[Mapping[str, Any]],
+    actual: Sequence[Mapping[str, Any]],
+    rules: ComparisonRules,
+    position_field: str,
+    step: int,
+) -> dict[Key, int | None]:
+    """The position value to write for each desired item of an ordered collection whose device
+    sorts by `position_field`: items kept in place keep their device value (an update must not
+    renumber them), created items get a value between their neighbours (`insert_positions`),
+    moved items None (their move places them)."""
+    deleted = {d.index for d in plan.deletes}
+    device: dict[Key, int | None] = {}
+    ceiling = 0
+    for index, raw in enumerate(actual):
+        if not isinstance(raw, Mapping):
+            continue
+        value = _position_value(get_path(raw, position_field))
+        if value is not None:
+            ceiling = max(ceiling, value)
+        key = item_key(raw, rules)
+        if index not in deleted and key is not None and key not in device:
+            device[key] = value
+    created = {c.key for c in plan.creates}
+    moved = {m.key for m in plan.moves}
+    keys = [k for k in (item_key(d, rules) for d in desired) if k is not None]
+    fixed = {k: device[k] for k in keys if k in device and k not in created and k not in moved}
+    out: dict[Key, int | None] = dict.fromkeys(moved)
+    out.update(insert_positions(keys, fixed, created, step, ceiling=ceiling))
+    out.update(fixed)
+    return out
+
+
+def _position_value(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
 
 
 # --------------------------------------------------------------------------- simulation

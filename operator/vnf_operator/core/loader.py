@@ -24,10 +24,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import jinja2
+import jinja2.nodes as jn
 import yaml
 from pydantic import BaseModel, ValidationError
 
 from vnf_operator.core import model as m
+from vnf_operator.core import rollout
 from vnf_operator.core.errors import DictionaryError, Problem, ProblemsError, TemplateError
 from vnf_operator.core.itemschema import type_problem, value_problem
 from vnf_operator.core.parse import CompileError, compile_jsonpath, compile_regex, textfsm_template
@@ -43,6 +46,8 @@ from vnf_operator.core.templating import (
 
 MAX_DOCUMENT_BYTES = 2 * 1024 * 1024
 _ROW_NAMES = frozenset({"row", "omit"})
+"""Names a dictionary template may use; where `begin` is defined is checked by `_Checker.begin`."""
+_BEGIN_PLACE = re.compile(r"services\.([^.]+)\.(?:operations\.([^.]+)|(commit|abort)|begin\[(\d+)\])[.\[]")
 MAX_ALIASES = 200
 
 # ----------------------------------------------------------------------------- YAML
@@ -427,8 +432,16 @@ class _Checker:
                 self.literal_secret(k, v, f"{rel}.form.{k}")
         if call.raw_body is not None:
             self.template(call.raw_body, Kind.RAW, f"{rel}.rawBody")
+        for name, part in (call.multipart or {}).items():
+            self.template(part.content, Kind.FORM, f"{rel}.multipart.{name}.content")
+            self.literal_secret(name, part.content, f"{rel}.multipart.{name}.content")
+            if part.filename is not None:
+                self.template(part.filename, Kind.HEADER, f"{rel}.multipart.{name}.filename")
         if call.method in ("GET", "HEAD") and (
-            call.body is not None or call.form is not None or call.raw_body is not None
+            call.body is not None
+            or call.form is not None
+            or call.raw_body is not None
+            or call.multipart is not None
         ):
             self.err(f"{rel}.method", f"a {call.method} request cannot carry a body; use POST or `query`")
 
@@ -616,15 +629,46 @@ class _Checker:
                     self.err(f"{rel}.ordering", "give `positionField` or `move`")
             if svc.batch is not None and svc.batch not in ops:
                 self.err(f"{rel}.batch", f"no operation `{svc.batch}` in this service")
+            if svc.batch is not None and svc.batch in ("list", "create", "update", "delete"):
+                self.err(f"{rel}.batch", f"`{svc.batch}` is a single-item operation; name a separate one")
+            if svc.batch_size is not None and svc.batch is None:
+                self.err(f"{rel}.batchSize", "needs `batch` (the operation taking the change set)")
             for oname, op in ops.items():
                 self.operation(op, f"{rel}.operations.{oname}", oname)
             if svc.commit is not None:
                 self.operation(svc.commit, f"{rel}.commit", "commit")
+            for i, step in enumerate(svc.begin):
+                self.operation(step, f"{rel}.begin[{i}]", "begin")
+            if svc.abort is not None:
+                self.operation(svc.abort, f"{rel}.abort", "abort")
+                if not svc.begin:
+                    self.err(f"{rel}.abort", "needs `begin` (abort drops what `begin` opened)")
+        self.lifecycle_operations()
         self.cycles(
             {n: s.depends_on for n, s in self.d.services.items()},
             lambda n: f"services.{n}.dependsOn",
             "service",
         )
+
+    def lifecycle_operations(self) -> None:
+        """The operations the operator runs itself: one service each, with the agreed shapes."""
+        for oname in m.LIFECYCLE_OPERATIONS:
+            owners = [s for s, svc in self.d.services.items() if oname in svc.operations]
+            for extra in owners[1:]:
+                self.err(
+                    f"services.{extra}.operations.{oname}",
+                    f"`{oname}` is already declared by service `{owners[0]}` (the operator runs one)",
+                )
+            if not owners:
+                continue
+            op = self.d.services[owners[0]].operations[oname]
+            rel = f"services.{owners[0]}.operations.{oname}"
+            wants = {"restore": "config", "upgrade": "version"}.get(oname)
+            if wants is not None and wants not in op.parameters:
+                self.err(f"{rel}.parameters", f"`{oname}` must declare the parameter `{wants}`")
+            text = op.response.format in ("text", "cli")
+            if oname == "version" and "version" not in op.response.capture and not text:
+                self.err(f"{rel}.response.capture", "`version` must capture `version` (or answer plain text)")
 
     def operation(self, op: m.Operation, rel: str, name: str) -> None:
         self.call_of(op, rel)
@@ -731,6 +775,110 @@ class _Checker:
         self.health_checks(d.health_checks, "healthChecks")
         self.services()
         self.bootstrap()
+        self.begin()
+
+    # -- begin: `begin.NAME` only where a transaction is open, and captured before it is used
+    def begin(self) -> None:
+        prefix = self.path("") + "." if self.prefix else ""
+        used: dict[str, dict[str, str]] = {}  # service -> begin name -> first place using it
+        steps: dict[tuple[str, int], set[str]] = {}  # (service, begin step) -> names it uses
+        for path, expr in self.expressions.items():
+            if "begin" in expr.refs.names:
+                self.err(
+                    path[len(prefix) :] if path.startswith(prefix) else path, "`begin` is not defined here"
+                )
+        for path, ct in self.templates.items():
+            rel = path[len(prefix) :] if path.startswith(prefix) else path
+            if rel.startswith("templates.") or ("begin" not in ct.refs.names and not ct.refs.snippets):
+                continue  # a snippet is checked where the operations using it are
+            names = _begin_names(ct.source, self.d.templates)
+            if names is not None and not names:
+                continue
+            place = _BEGIN_PLACE.match(rel)
+            service = place.group(1) if place else ""
+            svc = self.d.services.get(service)
+            if place is None or svc is None or not _in_transaction(svc, place.group(2), place.group(4)):
+                self.err(
+                    rel,
+                    "`begin` is defined only in a service's changes (create, update, delete, its batch "
+                    "and move operations), `commit`, `abort` and later `begin` steps",
+                )
+                continue
+            if names is None:
+                self.err(rel, "`begin` must be used as `begin.NAME` so the names can be checked")
+                continue
+            if place.group(4) is not None:
+                steps.setdefault((service, int(place.group(4))), set()).update(names)
+            for name in names:
+                used.setdefault(service, {}).setdefault(name, rel)
+        for service, places in used.items():
+            svc = self.d.services[service]
+            captured = {n for step in svc.begin for n in step.response.capture}
+            for name, rel in sorted(places.items()):
+                if not svc.begin:
+                    self.err(rel, f"uses `begin.{name}` but service `{service}` has no `begin`")
+                elif name not in captured:
+                    self.err(
+                        rel,
+                        f"uses `begin.{name}` but no `begin` step captures `{name}` "
+                        f"(captured: {', '.join(sorted(captured)) or 'none'})",
+                    )
+        for (service, index), step_names in sorted(steps.items()):
+            svc = self.d.services[service]
+            earlier = {n for step in svc.begin[:index] for n in step.response.capture}
+            for name in sorted(step_names - earlier):
+                self.err(
+                    f"services.{service}.begin[{index}]",
+                    f"uses `begin.{name}`, which no earlier `begin` step captures",
+                )
+
+
+def _in_transaction(svc: m.Service, operation: str | None, begin_step: str | None) -> bool:
+    """A place `begin` values reach: the changes, commit, abort and begin steps after the first."""
+    if begin_step is not None:
+        return int(begin_step) > 0
+    if operation is None:
+        return True  # commit or abort
+    move = svc.ordering.move if svc.ordering is not None else None
+    return operation in (*m.WRITE_OPERATIONS, svc.batch, move)
+
+
+def _begin_names(
+    source: str, snippets: Mapping[str, str], seen: frozenset[str] = frozenset()
+) -> set[str] | None:
+    """The NAMEs of `begin.NAME` in a template and the snippets it uses; None when `begin` is used
+    otherwise (`begin[x]`, `begin` alone), so the names cannot be checked."""
+    try:
+        ast = jinja2.Environment(autoescape=True).parse(source)  # parsed only, never rendered
+    except jinja2.TemplateSyntaxError:
+        return set()  # reported where the template is compiled
+    names: set[str] = set()
+    plain = 0
+    for name_node in ast.find_all(jn.Name):
+        plain += name_node.name == "begin" and name_node.ctx == "load"
+    for found in ast.find_all((jn.Getattr, jn.Getitem)):
+        node: Any = found
+        base = node.node
+        if isinstance(base, jn.Name) and base.name == "begin":
+            plain -= 1
+            if isinstance(node, jn.Getattr):
+                names.add(node.attr)
+            elif isinstance(node.arg, jn.Const) and isinstance(node.arg.value, str):
+                names.add(node.arg.value)
+            else:
+                return None
+        elif (
+            isinstance(base, jn.Name)
+            and base.name == "templates"
+            and isinstance(node, jn.Getattr)
+            and node.attr in snippets
+            and node.attr not in seen
+        ):
+            inner = _begin_names(snippets[node.attr], snippets, seen | {node.attr})
+            if inner is None:
+                return None
+            names |= inner
+    return None if plain > 0 else names
 
 
 def _tmsg(e: TemplateError) -> str:
@@ -766,6 +914,15 @@ def load_provider_data(data: Any, *, source: str = "", name: str | None = None) 
         )
     manifest = _is_manifest(data)
     prefix = "spec" if manifest else ""
+    rollout_problems: list[Problem] = []
+    spec = data.get("spec") if manifest else None
+    if isinstance(spec, Mapping) and rollout.ROLLOUT_FIELD in spec:
+        # `spec.rollout` tells the operator how to roll the dictionary out; it is not part of it.
+        try:
+            rollout.max_unavailable(spec, 1)
+        except rollout.RolloutSpecError as exc:
+            rollout_problems.append(Problem(f"spec.{rollout.ROLLOUT_FIELD}", str(exc)))
+        data = {**data, "spec": rollout.dictionary_of(spec)}
     try:
         if manifest:
             doc = m.ProviderManifest.model_validate(data)
@@ -781,6 +938,7 @@ def load_provider_data(data: Any, *, source: str = "", name: str | None = None) 
     except RecursionError:
         raise DictionaryError([Problem("", "the document is nested too deeply")], source=source) from None
     problems, checker = check_dictionary(dictionary, prefix=prefix)
+    problems = [*problems, *rollout_problems]
     if problems:
         raise DictionaryError(problems, source=source)
     return LoadedProvider(

@@ -32,6 +32,10 @@ KIND = "VnfProvider"
 STANDARD_OPERATIONS = ("list", "create", "update", "delete")
 #: Operations that change the device and need a `list` operation to diff against.
 WRITE_OPERATIONS = ("create", "update", "delete")
+#: Custom operations the operator runs itself (docs/lifecycle.md): `backup` answers the configuration
+#: text, `restore` takes it as `params.config`, `version` captures `version`, `upgrade` takes
+#: `params.version`. At most one service declares each.
+LIFECYCLE_OPERATIONS = ("backup", "restore", "version", "upgrade")
 
 # Names of connections, services, operations, fields and credentials: safe in paths and templates.
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]{0,62}$"
@@ -314,6 +318,17 @@ class Limits(_Model):
 # --------------------------------------------------------------------------- calls and responses
 
 
+class MultipartPart(_Model):
+    """One part of a `multipart/form-data` body: a file upload, or a plain field without `filename`."""
+
+    content: Template
+    """The part's content (template; any text, e.g. `{{ params.config }}` for a configuration file)."""
+    filename: Template | None = None
+    """File name sent with the part (template); without it the part is a plain form field."""
+    content_type: str = Field("", pattern=r"^([A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+)?$")
+    """Content-Type of a file part (default `application/octet-stream`)."""
+
+
 class HttpCall(_Model):
     """An HTTP request. `path` is relative to the connection's base path; templated values in it
     are percent-encoded as one segment each, so a value cannot change the path."""
@@ -336,17 +351,22 @@ class HttpCall(_Model):
     """A raw body template (XML, text); values must pass through `tojson`/`xmlescape` or be safe tokens."""
     content_type: str = ""
     """Content-Type of a `rawBody` (defaults to `text/plain`)."""
+    multipart: dict[str, MultipartPart] | None = None
+    """A `multipart/form-data` body: part name → part (file uploads such as a configuration restore)."""
     timeout: Seconds | None = None
     """Seconds to wait for the answer (default: the connection's `readTimeout`)."""
 
     @model_validator(mode="after")
     def _one_body(self) -> HttpCall:
-        given = [n for n in ("body", "form", "raw_body") if getattr(self, n) is not None]
+        given = [n for n in ("body", "form", "raw_body", "multipart") if getattr(self, n) is not None]
         if len(given) > 1:
-            names = {"body": "body", "form": "form", "raw_body": "rawBody"}
+            names = {"body": "body", "form": "form", "raw_body": "rawBody", "multipart": "multipart"}
             raise ValueError(
-                f"only one of body, form, rawBody may be set (got {', '.join(names[g] for g in given)})"
+                "only one of body, form, rawBody, multipart may be set "
+                f"(got {', '.join(names[g] for g in given)})"
             )
+        if self.multipart is not None and not self.multipart:
+            raise ValueError("`multipart` needs at least one part")
         return self
 
 
@@ -657,11 +677,13 @@ class Ordering(_Model):
     """An ordered collection (firewall rules): device order follows the spec order."""
 
     position_field: Name | None = None
-    """A field the device sorts by (e.g. `sequence`), written by the engine as `(index+1)*step`."""
+    """A field the device sorts by (e.g. `sequence`). Items that stay in place keep their value; a
+    new item gets one between its neighbours' (`step` apart at the end), so it lands in place."""
     step: int = Field(10, ge=1)
     """Gap between positions, leaving room for hand-made items."""
     move: Name | None = None
-    """An operation moving one item (context: `id`, `before_id`, `after_id`)."""
+    """An operation moving one item (context: `id`, `before_id`, `after_id`). Also places a new item
+    the device appends, right after its create, unless the create uses `before_id`/`after_id`."""
 
 
 class Policy(StrEnum):
@@ -699,7 +721,17 @@ class Service(_Model):
     commit: Operation | None = None
     """Run once after a batch of changes to this service (OPNsense `apply`, VyOS `save`)."""
     batch: Name | None = None
-    """An operation taking all changes at once (context `items`, `creates`, `updates`, `deletes`)."""
+    """An operation taking all changes at once (context `items`, `creates`, `updates`, `deletes`):
+    the creates, updates and deletes of a sync go in one request, then one `commit`."""
+    batch_size: int | None = Field(None, ge=1)
+    """At most this many changes per `batch` request; larger change sets go in several requests."""
+    begin: list[Operation] = Field(default_factory=list)
+    """Steps run in order once before the first change of a sync that has changes (open a
+    transaction). Each step's `response.capture` values become `begin.NAME`, seen by the later
+    steps, every change, `commit` and `abort`. A sync with nothing to change never runs them."""
+    abort: Operation | None = None
+    """Run when a change or `commit` fails after `begin` succeeded: drop what was staged (delete the
+    transaction), so nothing stays half-applied. Needs `begin`."""
 
 
 # --------------------------------------------------------------------------- health and bootstrap

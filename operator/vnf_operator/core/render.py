@@ -6,8 +6,8 @@ CLI line or a second CLI argument. JSON bodies are built as data and JSON-encode
 
 The engine calls:
 
-- `render_operation(provider, service, operation, ctx)` for a service operation (`commit` names the
-  service's commit step);
+- `render_operation(provider, service, operation, ctx)` for a service operation (`commit`, `abort`
+  and `begin[N]` name the service's transaction steps; `with_begin` adds their `begin` values);
 - `render_call(provider, call, ctx, where=...)` for any other call (health checks, bootstrap steps,
   callbacks), or the helpers `render_health_check`, `render_bootstrap_step`, `render_callback`,
   `render_login`, `render_logout`;
@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 from vnf_operator.core.context import TemplateContext
 from vnf_operator.core.errors import DictionaryError, Problem, TemplateError
+from vnf_operator.core.filters import SafeText
 from vnf_operator.core.model import (
     BasicAuth,
     BearerAuth,
@@ -44,11 +46,12 @@ from vnf_operator.core.model import (
     SshConnection,
     SshPrompts,
 )
-from vnf_operator.core.rendered import CliCommands, HttpRequest, RenderedOperation
+from vnf_operator.core.rendered import CliCommands, HttpRequest, MultipartField, RenderedOperation
 from vnf_operator.core.secrets import MASK, SecretMasker
 from vnf_operator.core.templating import (
     OMIT,
     Kind,
+    SnippetText,
     compile_expression,
     compile_template,
     evaluate,
@@ -318,6 +321,7 @@ def _render_http(
         content = render_text(call.raw_body, Kind.RAW, m, where=f"{where}.rawBody")
         if not any(h.lower() == "content-type" for h in headers):
             headers["Content-Type"] = call.content_type or "text/plain"
+    parts = _render_multipart(call, m, where) if call.multipart is not None else None
     return HttpRequest(
         connection=conn_name,
         method=call.method,
@@ -328,7 +332,24 @@ def _render_http(
         form=form,
         content=content,
         timeout=call.timeout or conn.read_timeout,
+        multipart=parts,
     )
+
+
+def _render_multipart(call: HttpCall, m: Mapping[str, Any], where: str) -> tuple[MultipartField, ...]:
+    """The parts of a `multipart` body, in dictionary order. Content is any text (the transport
+    frames it); a file name may not carry control characters (it goes into a part header)."""
+    assert call.multipart is not None
+    parts: list[MultipartField] = []
+    for name, part in call.multipart.items():
+        pw = f"{where}.multipart.{name}"
+        content = render_text(part.content, Kind.FORM, m, where=f"{pw}.content")
+        filename = None
+        if part.filename is not None:
+            filename = render_text(part.filename, Kind.HEADER, m, where=f"{pw}.filename")
+        ctype = part.content_type or ("application/octet-stream" if filename is not None else "")
+        parts.append(MultipartField(name, content, filename, ctype))
+    return tuple(parts)
 
 
 def _render_cli(
@@ -374,8 +395,12 @@ def render_call(
     return _render_cli(d, call, ctx, where, marker)
 
 
+_BEGIN_STEP = re.compile(r"begin\[(\d+)\]")
+
+
 def find_operation(provider: ProviderLike, service: str, operation: str) -> tuple[Operation, str]:
-    """The operation and its document path; `commit` names the service's commit step."""
+    """The operation and its document path; `commit`, `abort` and `begin[N]` name the service's
+    commit, abort and begin steps."""
     d, prefix = _unwrap(provider)
     svc = d.services.get(service)
     if svc is None:
@@ -385,7 +410,17 @@ def find_operation(provider: ProviderLike, service: str, operation: str) -> tupl
         return op, _join(prefix, f"services.{service}.operations.{operation}")
     if operation == "commit" and svc.commit is not None:
         return svc.commit, _join(prefix, f"services.{service}.commit")
-    known = ", ".join([*svc.operations, *(["commit"] if svc.commit else [])]) or "none"
+    if operation == "abort" and svc.abort is not None:
+        return svc.abort, _join(prefix, f"services.{service}.abort")
+    step = _BEGIN_STEP.fullmatch(operation)
+    if step is not None and int(step.group(1)) < len(svc.begin):
+        return svc.begin[int(step.group(1))], _join(prefix, f"services.{service}.{operation}")
+    steps = [
+        *(["commit"] if svc.commit else []),
+        *(["abort"] if svc.abort else []),
+        *(f"begin[{i}]" for i in range(len(svc.begin))),
+    ]
+    known = ", ".join([*svc.operations, *steps]) or "none"
     raise DictionaryError(
         [
             Problem(
@@ -396,10 +431,24 @@ def find_operation(provider: ProviderLike, service: str, operation: str) -> tupl
     )
 
 
+def with_begin(ctx: TemplateContext, values: Mapping[str, Any]) -> TemplateContext:
+    """`ctx` with `begin.NAME` defined (a change, `commit` or `abort` of a transactional service)."""
+    return ctx.replace(begin=values)
+
+
+def begin_placeholders(provider: ProviderLike, service: str) -> dict[str, str]:
+    """`<begin.NAME>` for every value a service's `begin` captures (vnfctl render without --begin)."""
+    d, _ = _unwrap(provider)
+    svc = d.services.get(service)
+    names = [n for step in svc.begin for n in step.response.capture] if svc is not None else []
+    return {name: SnippetText(f"<begin.{name}>") for name in names}
+
+
 def render_operation(
     provider: ProviderLike, service: str, operation: str, ctx: TemplateContext, *, where: str | None = None
 ) -> RenderedOperation:
-    """Render a service operation (`list`, `create`, ..., a custom one, or `commit`)."""
+    """Render a service operation (`list`, `create`, ..., a custom one, `commit`, `abort` or
+    `begin[N]`)."""
     op, path = find_operation(provider, service, operation)
     where = where or path
     call: HttpCall | CliCall = op.http if op.http is not None else op.cli  # type: ignore[assignment]
@@ -528,6 +577,158 @@ def render_logout(provider: ProviderLike, connection: str, ctx: TemplateContext)
     return out
 
 
+# ----------------------------------------------------------------------------- batches
+
+
+@dataclass(frozen=True)
+class BatchChange:
+    """One change of a batch: what the single-item operation would have been given."""
+
+    op: Literal["create", "update", "delete"]
+    key: tuple[Any, ...]
+    """The natural key (display and error reports)."""
+    item: Mapping[str, Any] | None = None
+    """The desired item, ownership marker written (create, update)."""
+    actual: Mapping[str, Any] | None = None
+    """The device's item (update, delete)."""
+    id: str | None = None
+    """The device id (update, delete)."""
+
+
+_T = TypeVar("_T")
+
+
+class _CheckedRaw(SafeText):
+    """A change's snippet rendered under the `rawBody` rules: safe in a raw body, and an ordinary
+    value anywhere else (a path or query still checks it)."""
+
+    __slots__ = ()
+
+
+class _ChangeSnippets(Mapping[str, Any]):
+    """`change.templates.NAME`: a snippet rendered with one change's `item`, `actual` and `id`, so a
+    batch operation reuses the snippets of the single-item operations."""
+
+    __slots__ = ("_context", "_kind", "_sources", "_where")
+
+    def __init__(
+        self, sources: Mapping[str, str], kind: Kind, context: Mapping[str, Any], where: str
+    ) -> None:
+        self._sources = sources
+        self._kind = kind
+        self._context = context
+        self._where = where
+
+    def __getitem__(self, name: str) -> str:
+        where = f"{self._where} (templates.{name})"
+        text = render_text(self._sources[name], self._kind, self._context, where=where)
+        if self._kind is Kind.CLI:
+            return SnippetText(text)  # CLI lines: checked by the CLI rules already
+        if self._kind is Kind.RAW:
+            return _CheckedRaw(text)
+        return text  # plain text: checked again by the rules of the place it lands in
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._sources
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._sources)
+
+    def __len__(self) -> int:
+        return len(self._sources)
+
+
+def batch_context(
+    provider: ProviderLike, service: str, operation: str, ctx: TemplateContext, changes: Sequence[BatchChange]
+) -> TemplateContext:
+    """The context of a batch operation: `items` (every change, in order), `creates`, `updates` and
+    `deletes`. Each change is `{op, key, item, actual, id, templates, commands}` (absent parts are
+    None): `templates.NAME` renders a snippet with that change's `item`, `actual` and `id`; for a CLI
+    batch, `commands` are the lines the change's own `create`/`update`/`delete` would send."""
+    d, _ = _unwrap(provider)
+    op, where = find_operation(provider, service, operation)
+    call: HttpCall | CliCall = op.http if op.http is not None else op.cli  # type: ignore[assignment]
+    if isinstance(call, CliCall):
+        kind, conn_name = Kind.CLI, d.connection_named(call.connection, "ssh")
+    else:
+        kind = Kind.RAW if call.raw_body is not None else Kind.TEXT
+        conn_name = d.connection_named(call.connection, "http")
+    marker = render_marker(provider, service, ctx)
+    entries: list[dict[str, Any]] = []
+    for i, change in enumerate(changes):
+        one = ctx.replace(items=None, creates=None, updates=None, deletes=None).for_item(
+            change.item, actual=change.actual, id=change.id
+        )
+        m = _mapping(d, one, conn_name, marker)
+        entry: dict[str, Any] = {
+            "op": change.op,
+            "key": list(change.key),
+            "item": change.item,
+            "actual": change.actual,
+            "id": change.id,
+            "templates": _ChangeSnippets(d.templates, kind, m, f"{where} items[{i}]"),
+            "commands": None,
+        }
+        if kind is Kind.CLI:
+            # The lines the change's own operation would send, checked by the CLI rules already.
+            single = render_operation(provider, service, change.op, one)
+            if isinstance(single, CliCommands):
+                entry["commands"] = [SnippetText(line) for line in single.commands]
+        entries.append(entry)
+    return ctx.replace(
+        items=entries,
+        creates=[e for e in entries if e["op"] == "create"],
+        updates=[e for e in entries if e["op"] == "update"],
+        deletes=[e for e in entries if e["op"] == "delete"],
+    )
+
+
+def render_batch(
+    provider: ProviderLike, service: str, operation: str, ctx: TemplateContext, changes: Sequence[BatchChange]
+) -> RenderedOperation:
+    """Render a service's batch operation once for the whole change set (see `batch_context`)."""
+    return render_operation(
+        provider, service, operation, batch_context(provider, service, operation, ctx, changes)
+    )
+
+
+def chunked(changes: Sequence[_T], size: int | None) -> list[Sequence[_T]]:
+    """The change set split into requests of at most `size` changes (one request without a size)."""
+    if not changes:
+        return []
+    if size is None or size >= len(changes):
+        return [changes]
+    return [changes[i : i + size] for i in range(0, len(changes), size)]
+
+
+def operation_references(provider: ProviderLike, service: str, operation: str) -> frozenset[str]:
+    """Top-level template names an operation's call uses (`before_id`: the create places the item)."""
+    op, where = find_operation(provider, service, operation)
+    call: HttpCall | CliCall = op.http if op.http is not None else op.cli  # type: ignore[assignment]
+    sources: list[str] = []
+    if isinstance(call, CliCall):
+        sources += call.commands
+    else:
+        sources += [call.path, *call.query.values(), *call.headers.values()]
+        sources += [v for v in (call.form or {}).values() if isinstance(v, str)]
+        sources += [call.raw_body] if call.raw_body is not None else []
+        sources += _strings(call.body)
+    names: set[str] = set()
+    for src in sources:
+        names |= compile_template(src, Kind.TEXT, where=where).refs.names
+    return frozenset(names)
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, Mapping):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list | tuple):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
 # ----------------------------------------------------------------------------- display
 
 
@@ -583,6 +784,7 @@ def describe(op: RenderedOperation, conn: ResolvedConnection | None, masker: Sec
             and body is None
             and op.form is None
             and op.content is None
+            and op.multipart is None
         ):
             body = {auth.field: auth.value}
         if body is not None and not any(h.lower() == "content-type" for h in headers):
@@ -602,6 +804,11 @@ def describe(op: RenderedOperation, conn: ResolvedConnection | None, masker: Sec
             out["form"] = dict(op.form)
         if op.content is not None:
             out["content"] = op.content
+        if op.multipart is not None:
+            out["multipart"] = {
+                p.name: {"filename": p.filename, "contentType": p.content_type, "content": p.content}
+                for p in op.multipart
+            }
         out["timeout"] = op.timeout
         return _mask_data(out, masker)  # type: ignore[no-any-return]
     out = {
@@ -637,6 +844,10 @@ def format_text(data: Mapping[str, Any]) -> str:
             lines += ["", urlencode(data["form"])]
         elif "content" in data:
             lines += ["", data["content"]]
+        elif "multipart" in data:
+            for name, part in data["multipart"].items():
+                file = f"; filename={part['filename']!r} ({part['contentType']})" if part["filename"] else ""
+                lines += ["", f"--- part {name}{file}", part["content"]]
         return "\n".join(lines)
     config = ", config mode" if data.get("configMode") else ""
     head = f"# ssh {data.get('target', '')} ({data.get('mode')}{config})"
@@ -645,16 +856,21 @@ def format_text(data: Mapping[str, Any]) -> str:
 
 __all__ = [
     "MASK",
+    "BatchChange",
     "ProviderLike",
     "ResolvedAuth",
     "ResolvedConnection",
     "TemplateError",
+    "batch_context",
+    "chunked",
     "connection_info",
     "describe",
     "display_masker",
     "find_operation",
     "format_text",
     "health_check_paths",
+    "operation_references",
+    "render_batch",
     "render_bootstrap_step",
     "render_call",
     "render_callback",

@@ -57,6 +57,7 @@ CONTEXT_NAMES = frozenset(
         "deletes",
         "before_id",
         "after_id",
+        "begin",
         "marker",
         "result",
         "templates",

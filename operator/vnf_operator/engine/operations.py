@@ -7,13 +7,14 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from vnf_operator.core.diff import item_key
 from vnf_operator.core.errors import ItemValidationError, VnfError
 from vnf_operator.core.itemschema import validate_params
+from vnf_operator.core.model import Policy
+from vnf_operator.engine.appliance import service_order
 from vnf_operator.engine.providers import ProviderEntry
 from vnf_operator.engine.secrets import Credentials, SecretsError
 from vnf_operator.engine.session import ApplianceRef, Session
-from vnf_operator.engine.sync import comparison_rules, list_items, service_marker, strip_marker
+from vnf_operator.engine.sync import sync_service
 
 MAX_ROWS = 200
 MAX_STATUS_BYTES = 256 * 1024
@@ -147,30 +148,29 @@ async def execute_operation(
 async def finalize_appliance(
     runtime: Any, body: Mapping[str, Any], entry: ProviderEntry | None
 ) -> str | None:
-    """Delete every item this operator manages on the device, then commit. None on success."""
+    """Delete every item this operator manages on the device, then commit. None on success.
+
+    Each service is synced to an empty desired list under the `replaced` policy (which deletes only
+    managed items), so deletion uses the same batches, transactions, commit and verification as
+    any sync; dependants go first (BGP neighbours before the interfaces they use)."""
     if entry is None or entry.loaded is None:
         return "provider missing or invalid: cannot remove managed items"
     status = body.get("status") or {}
+    recorded = status.get("services") or {}
+    services = entry.loaded.dictionary.services
+    names = [n for n in recorded if n in services and "delete" in services[n].operations]
     try:
         session = await open_session(runtime, body, entry)
-        for sname, sstatus in (status.get("services") or {}).items():
-            svc = entry.loaded.dictionary.services.get(sname)
-            if svc is None or "delete" not in svc.operations:
-                continue
-            rules = comparison_rules(svc, sname)
-            managed = {tuple(k) for k in (sstatus or {}).get("managedKeys") or []}
-            marker = service_marker(session, sname)
-            items, owned = strip_marker(await list_items(session, sname), svc, marker, rules)
-            deleted = 0
-            for item in items:
-                key = item_key(item, rules)
-                if key in managed or key in owned:
-                    await session.run(
-                        sname, "delete", id=item.get(rules.id_field or ""), actual=item, item=item
-                    )
-                    deleted += 1
-            if deleted and svc.commit is not None:
-                await session.run(sname, "commit")
+        for sname in reversed(service_order(entry, names)):
+            result = await sync_service(
+                session,
+                sname,
+                [],
+                policy=Policy.REPLACED,
+                managed_keys=(recorded.get(sname) or {}).get("managedKeys") or [],
+            )
+            if result.remaining:
+                return f"{sname}: managed items left after deleting: {'; '.join(result.remaining)}"
     except (VnfError, SecretsError) as exc:
         return str(exc)
     return None

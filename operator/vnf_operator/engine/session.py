@@ -4,17 +4,25 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from vnf_operator.core.context import ApplianceInfo, TemplateContext
 from vnf_operator.core.errors import DeviceError, TransportError, VnfError
 from vnf_operator.core.loader import LoadedProvider
-from vnf_operator.core.model import CliCall, HttpCall, Operation, Pagination, Response
+from vnf_operator.core.model import WRITE_OPERATIONS, CliCall, HttpCall, Operation, Pagination, Response
 from vnf_operator.core.parse import Parsed, first_page, next_page, parse_response
-from vnf_operator.core.render import render_call, render_callback, render_operation
-from vnf_operator.core.rendered import HttpRequest, RawResponse, RenderedOperation
+from vnf_operator.core.render import (
+    BatchChange,
+    batch_context,
+    find_operation,
+    render_call,
+    render_callback,
+    render_operation,
+    with_begin,
+)
+from vnf_operator.core.rendered import CliCommands, HttpRequest, RawResponse, RenderedOperation
 from vnf_operator.core.secrets import SecretMasker
 
 if TYPE_CHECKING:
@@ -58,10 +66,82 @@ class Session:
         self.masker = SecretMasker([*credentials.values(), *self.bootstrap_outputs.values()])
         self.observe = observe
         self.requests = 0
+        self.opened: dict[str, dict[str, Any]] = {}
+        """Per service with an open transaction: the values its `begin` captured (`begin.NAME`)."""
 
     def context(self, **extra: Any) -> TemplateContext:
         extra.setdefault("bootstrap", self.bootstrap_outputs)
         return TemplateContext(appliance=self.info, credentials=self.credentials, **extra)
+
+    def service_context(self, service: str, **extra: Any) -> TemplateContext:
+        """`context`, plus `begin` while the service's transaction is open."""
+        ctx = self.context(**extra)
+        values = self.opened.get(service)
+        return ctx if values is None else with_begin(ctx, values)
+
+    async def begin(self, service: str) -> dict[str, Any]:
+        """Run the service's `begin` steps in order (open its transaction); each step sees what the
+        earlier ones captured. Raise DeviceError when a step fails or captures nothing for a name."""
+        values: dict[str, Any] = {}
+        self.opened[service] = values
+        for i, step in enumerate(self.dictionary.services[service].begin):
+            parsed = await self.run(service, f"begin[{i}]")
+            for name in step.response.capture:
+                if parsed.captured.get(name) is None:
+                    raise DeviceError(
+                        f"the answer has no value for `{name}` (response.capture.{name})",
+                        operation=f"{service}.begin[{i}]",
+                        appliance=f"{self.appliance.namespace}/{self.appliance.name}",
+                    )
+                values[name] = parsed.captured[name]
+        return values
+
+    async def abort(self, service: str) -> bool:
+        """Run the service's `abort` (drop its open transaction); False when that failed too (the
+        failure is logged, the caller raises the error that made it abort)."""
+        if self.dictionary.services[service].abort is None or service not in self.opened:
+            return False
+        try:
+            await self.run(service, "abort")
+        except VnfError as exc:
+            log.warning("abort of %s failed: %s", service, self.masker(str(exc)))
+            return False
+        return True
+
+    def close(self, service: str) -> None:
+        """Forget the service's transaction (committed or aborted)."""
+        self.opened.pop(service, None)
+
+    def _needs_transaction(self, service: str, name: str) -> bool:
+        """A change, `commit` or `abort` of a service with `begin`, while no transaction is open."""
+        svc = self.dictionary.services[service]
+        if not svc.begin or service in self.opened:
+            return False
+        move = svc.ordering.move if svc.ordering is not None else None
+        return name in (*WRITE_OPERATIONS, svc.batch, move, "commit", "abort")
+
+    async def _alone(
+        self, service: str, name: str, landed: Callable[[], Awaitable[bool]] | None, ctx: dict[str, Any]
+    ) -> Parsed:
+        """One change run outside a sync (an item removed at finalization, a VnfOperation): its own
+        transaction, begun, committed, or aborted when it fails. `commit`/`abort` alone have nothing
+        staged to act on."""
+        if name in ("commit", "abort"):
+            return Parsed(ok=True)
+        opened = False
+        try:
+            await self.begin(service)
+            opened = True
+            parsed = await self.run(service, name, landed=landed, **ctx)
+            if self.dictionary.services[service].commit is not None:
+                await self.run(service, "commit")
+        except Exception:
+            if opened:
+                await self.abort(service)
+            raise
+        finally:
+            self.close(service)
+        return parsed
 
     @property
     def info(self) -> ApplianceInfo:
@@ -71,10 +151,7 @@ class Session:
         )
 
     def operation(self, service: str, name: str) -> Operation:
-        svc = self.dictionary.services[service]
-        if name == "commit" and svc.commit is not None:
-            return svc.commit
-        return svc.operations[name]
+        return find_operation(self.dictionary, service, name)[0]
 
     async def run(
         self,
@@ -84,11 +161,17 @@ class Session:
         landed: Callable[[], Awaitable[bool]] | None = None,
         **ctx: Any,
     ) -> Parsed:
-        """Run one operation of a service; raise DeviceError when the device says it failed."""
+        """Run one operation of a service; raise DeviceError when the device says it failed. A change
+        of a service with `begin` run outside a sync's transaction gets a transaction of its own."""
+        if self._needs_transaction(service, name):
+            return await self._alone(service, name, landed, ctx)
         op = self.operation(service, name)
         where = f"services.{service}.operations.{name}"
-        rendered = render_operation(self.provider, service, name, self.context(**ctx))
-        idempotent = op.idempotent if op.idempotent is not None else name != "create"
+        rendered = render_operation(self.provider, service, name, self.service_context(service, **ctx))
+        # A begin step opens something (a transaction): retrying it blindly could open two.
+        idempotent = (
+            op.idempotent if op.idempotent is not None else name != "create" and not name.startswith("begin[")
+        )
         pagination = op.response.pagination
         if pagination is not None and isinstance(rendered, HttpRequest):
             return await self._paginated(rendered, op.response, pagination, where, f"{service}.{name}")
@@ -97,14 +180,36 @@ class Session:
             await self._callback(service, name, i, callback.ignore_errors, parsed, ctx)
         return parsed
 
+    async def run_batch(self, service: str, name: str, changes: Sequence[BatchChange]) -> Parsed:
+        """Run a service's batch operation once for `changes` (one request); raise DeviceError
+        when the device says it failed."""
+        op = self.operation(service, name)
+        where = f"services.{service}.operations.{name}"
+        ctx = batch_context(self.provider, service, name, self.service_context(service), changes)
+        rendered = render_operation(self.provider, service, name, ctx)
+        # A batch with creates is not idempotent unless the dictionary says so (no blind retries).
+        idempotent = op.idempotent if op.idempotent is not None else all(c.op != "create" for c in changes)
+        parsed, _ = await self._send(rendered, op.response, where, f"{service}.{name}", idempotent, None)
+        change_set = {
+            "items": ctx.items,
+            "creates": ctx.creates,
+            "updates": ctx.updates,
+            "deletes": ctx.deletes,
+        }
+        for i, callback in enumerate(op.then):
+            await self._callback(service, name, i, callback.ignore_errors, parsed, change_set)
+        return parsed
+
     async def _callback(
         self, service: str, name: str, index: int, ignore_errors: bool, result: Parsed, ctx: dict[str, Any]
     ) -> None:
         """The seed's `callback`: a follow-up call after an operation succeeded (`result` = its answer)."""
         cb, rendered = render_callback(
-            self.provider, service, name, index, self.context(**ctx, result=result.as_step())
+            self.provider, service, name, index, self.service_context(service, **ctx, result=result.as_step())
         )
         where = f"services.{service}.operations.{name}.then[{index}]"
+        if isinstance(rendered, CliCommands) and not rendered.commands:
+            return  # every line rendered empty (a batch's callback with nothing to act on)
         response = Response(format="none" if isinstance(rendered, HttpRequest) else "cli")
         try:
             await self._send(rendered, response, where, f"{service}.{name}.{cb.name}", True, None)

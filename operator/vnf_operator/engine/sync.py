@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from vnf_operator.core import diff
+from vnf_operator.core.errors import DeviceError
 from vnf_operator.core.model import Policy, Service
 from vnf_operator.core.normalize import FieldRule
-from vnf_operator.core.render import render_marker
+from vnf_operator.core.render import BatchChange, chunked, operation_references, render_marker
 from vnf_operator.engine.session import Session
 
 log = logging.getLogger(__name__)
@@ -136,6 +138,243 @@ async def list_items(session: Session, service_name: str) -> list[dict[str, Any]
     return [dict(i) for i in parsed.items]
 
 
+def _positions(
+    plan: diff.Plan,
+    desired: Sequence[Mapping[str, Any]],
+    actual: Sequence[Mapping[str, Any]],
+    service: Service,
+    rules: diff.ComparisonRules,
+) -> dict[diff.Key, int | None]:
+    ordering = service.ordering
+    if ordering is None or ordering.position_field is None:
+        return {}
+    return diff.plan_positions(plan, desired, actual, rules, ordering.position_field, ordering.step)
+
+
+@dataclass
+class _Applier:
+    """Executes a plan's steps against the device, one request each or as batches."""
+
+    session: Session
+    name: str
+    service: Service
+    rules: diff.ComparisonRules
+    marker: str
+    result: ServiceResult
+    positions: dict[diff.Key, int | None] = field(default_factory=dict)
+    """Position values to write (ordered collections with a position field)."""
+    anchored: set[diff.Key] = field(default_factory=set)
+    """Keys of created items that later placements are anchored to (their ids are needed)."""
+    created_ids: dict[diff.Key, str] = field(default_factory=dict)
+    applied: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys(("create", "update", "delete", "move"), 0)
+    )
+    _create_places: bool | None = None
+
+    # ----------------------------------------------------------------- items and anchors
+    def item(self, desired: Mapping[str, Any], key: diff.Key) -> dict[str, Any]:
+        """What the device is sent: the position value (when known) and the ownership marker."""
+        out = dict(desired)
+        ordering = self.service.ordering
+        value = self.positions.get(key)
+        if ordering is not None and ordering.position_field is not None and value is not None:
+            out[ordering.position_field] = value
+        return add_marker(out, self.service, self.marker)
+
+    def anchor_id(self, anchor: diff.Anchor | None) -> str | None:
+        if anchor is None:
+            return None
+        if anchor.device_id is not None:
+            return str(anchor.device_id)
+        return self.created_ids.get(anchor.key)
+
+    def needs_placing(self, step: diff.Step) -> bool:
+        """A create the device appends although a later item must follow it: move it right after
+        creating it (one move), unless its create places it (uses `before_id`/`after_id`) or its
+        position value does."""
+        ordering = self.service.ordering
+        if not isinstance(step, diff.Create) or ordering is None or ordering.move is None:
+            return False
+        if step.before is None:
+            return False  # appended at the end is its place
+        if ordering.position_field is not None and self.positions.get(step.key) is not None:
+            return False
+        if self._create_places is None:
+            names = operation_references(self.session.provider, self.name, "create")
+            self._create_places = bool(names & {"before_id", "after_id"})
+        return not self._create_places
+
+    async def created_id(self, key: diff.Key, given: str | None) -> str | None:
+        """The device id of an item just created: from the answer, else read from the list."""
+        if given is not None:
+            self.created_ids[key] = given
+            return given
+        if key in self.created_ids:
+            return self.created_ids[key]
+        if self.rules.id_field is None:
+            return None
+        items, _ = strip_marker(
+            await list_items(self.session, self.name), self.service, self.marker, self.rules
+        )
+        for found in items:
+            k = diff.item_key(found, self.rules)
+            value = found.get(self.rules.id_field)
+            if k is not None and value is not None:
+                self.created_ids.setdefault(k, str(value))
+        return self.created_ids.get(key)
+
+    # ----------------------------------------------------------------- one request per change
+    async def single(self, step: diff.Step) -> None:
+        if isinstance(step, diff.Delete):
+            await self.session.run(
+                self.name, "delete", id=_id(step.device_id), actual=step.actual, item=step.actual
+            )
+        elif isinstance(step, diff.Update):
+            await self.session.run(
+                self.name,
+                "update",
+                id=_id(step.device_id),
+                item=self.item(step.desired, step.key),
+                actual=step.actual,
+            )
+        elif isinstance(step, diff.Create):
+            await self.create(step)
+            return
+        else:
+            await self.move(step)
+            return
+        self.record(step)
+
+    async def create(self, step: diff.Create) -> None:
+        session, name, rules = self.session, self.name, self.rules
+
+        async def landed(k: diff.Key | None = step.key) -> bool:
+            items, _ = strip_marker(await list_items(session, name), self.service, self.marker, rules)
+            return any(diff.item_key(i, rules) == k for i in items)
+
+        parsed = await session.run(
+            name,
+            "create",
+            item=self.item(step.desired, step.key),
+            landed=landed,
+            before_id=self.anchor_id(step.before),
+            after_id=self.anchor_id(step.after),
+        )
+        self.record(step)
+        placing = self.needs_placing(step)
+        if parsed.id is not None or placing or step.key in self.anchored:
+            new_id = await self.created_id(step.key, parsed.id)
+            if placing:
+                await self.place(step, new_id)
+
+    async def place(self, step: diff.Create, new_id: str | None) -> None:
+        """Move a just-created (appended) item before its anchor."""
+        ordering = self.service.ordering
+        assert ordering is not None and ordering.move is not None
+        if new_id is None:
+            return  # no id to move it by: the verify step reports the order, the next sync moves it
+        await self.session.run(self.name, ordering.move, id=new_id, before_id=self.anchor_id(step.before))
+        self.applied["move"] += 1
+        self.result.changes.append(f"moved {diff.format_key(step.key, self.rules)}")
+
+    async def move(self, step: diff.Move) -> None:
+        ordering = self.service.ordering
+        if ordering is None or ordering.move is None:
+            return
+        await self.session.run(
+            self.name,
+            ordering.move,
+            id=_id(step.device_id),
+            before_id=self.anchor_id(step.before),
+            after_id=self.anchor_id(step.after),
+        )
+        self.record(step)
+
+    def record(self, step: diff.Step) -> None:
+        key = diff.format_key(step.key, self.rules)
+        if isinstance(step, diff.Delete):
+            self.applied["delete"] += 1
+            self.result.changes.append(f"deleted {key}")
+        elif isinstance(step, diff.Update):
+            self.applied["update"] += 1
+            fields = ", ".join(c.field for c in step.changed_fields) or "adopted"
+            self.result.changes.append(f"updated {key} ({fields})")
+        elif isinstance(step, diff.Create):
+            self.applied["create"] += 1
+            self.result.changes.append(f"created {key}")
+        else:
+            self.applied["move"] += 1
+            self.result.changes.append(f"moved {key}")
+
+    # ----------------------------------------------------------------- batches
+    def change(self, step: diff.Create | diff.Update | diff.Delete) -> BatchChange:
+        if isinstance(step, diff.Create):
+            return BatchChange("create", step.key, item=self.item(step.desired, step.key))
+        if isinstance(step, diff.Update):
+            return BatchChange(
+                "update",
+                step.key,
+                item=self.item(step.desired, step.key),
+                actual=step.actual,
+                id=_id(step.device_id),
+            )
+        return BatchChange("delete", step.key or (), actual=step.actual, id=_id(step.device_id))
+
+    async def batch(self, operation: str, steps: Sequence[diff.Step]) -> None:
+        """Send the creates, updates and deletes through the batch operation: one request per
+        `batchSize` changes. Changes are recorded only once their request succeeded; a failed
+        request raises (naming the changes the device's message names), and the next sync lists
+        the device again, so nothing is taken for done that is not."""
+        work = [s for s in steps if isinstance(s, diff.Create | diff.Update | diff.Delete)]
+        pairs = [(s, self.change(s)) for s in work]
+        done = 0
+        for chunk in chunked(pairs, self.service.batch_size):
+            try:
+                parsed = await self.session.run_batch(self.name, operation, [c for _, c in chunk])
+            except DeviceError as exc:
+                raise batch_failure(exc, [c for _, c in chunk], self.rules, done=done) from exc
+            done += len(chunk)
+            rows = parsed.items if len(parsed.items) == len(chunk) else []
+            for n, (step, change) in enumerate(chunk):
+                self.record(step)
+                row_id = rows[n].get(self.rules.id_field) if rows and self.rules.id_field else None
+                if change.op == "create" and row_id is not None:
+                    self.created_ids[change.key] = str(row_id)
+
+
+def batch_failure(
+    exc: DeviceError, changes: Sequence[BatchChange], rules: diff.ComparisonRules, *, done: int = 0
+) -> DeviceError:
+    """A failed batch request as an error naming the changes the device's message names (every
+    key value of the item appears in it as a word), and how many earlier changes went in."""
+    message = exc.device_message
+    named = [
+        diff.format_key(c.key, rules)
+        for c in changes
+        if c.key and all(_names(message, part) for part in c.key)
+    ]
+    reason = f"a batch of {len(changes)} change(s) failed"
+    if named:
+        reason += f"; the device names {', '.join(named[:10])}"
+    if done:
+        reason += f" ({done} change(s) of earlier batch requests went in)"
+    return DeviceError(
+        reason,
+        appliance=exc.appliance,
+        connection=exc.connection,
+        operation=exc.operation,
+        device_message=exc.device_message,
+        status=exc.status,
+    )
+
+
+def _names(message: str, part: Any) -> bool:
+    if not isinstance(part, str) or not part:
+        return False
+    # A whole word: `20` is not named by `200` or `10.0.0.20`, but is by `rule 20:` or `rule 20.`
+    return re.search(rf"(?<![\w.:/-]){re.escape(part)}(?![\w/-]|[.:]\w)", message) is not None
+
+
 async def sync_service(
     session: Session,
     service_name: str,
@@ -166,6 +405,8 @@ async def sync_service(
     plan = diff.plan(desired_items, actual, rules, policy, managed_keys=managed, protected=protected)
     result.plan = plan
 
+    # A transactional service (`begin`) leaves nothing staged between syncs: no pending commit.
+    commit_pending = commit_pending and not service.begin
     if dry_run or report_only or (plan.is_empty and not (commit_pending and service.commit)):
         result.remaining = plan.summary() if report_only else []
         _record_managed(result, actual, desired_items, rules, managed)
@@ -174,64 +415,27 @@ async def sync_service(
 
     if before_apply is not None and not plan.is_empty:
         await before_apply(plan)
-    applied = {"create": 0, "update": 0, "delete": 0, "move": 0}
-    move_op = service.ordering.move if service.ordering is not None else None
+    applier = _Applier(session, service_name, service, rules, marker, result)
+    applier.positions = _positions(plan, desired_items, actual, service, rules)
     # Updates before deletes: with positional ids (pfSense) a delete renumbers the items after it,
     # and the update's id, read before the delete, would then name a different item.
     steps = plan.steps()
     ordered = [s for s in steps if isinstance(s, diff.Update)] + [
         s for s in steps if not isinstance(s, diff.Update)
     ]
-    for step in ordered:
-        key = diff.format_key(step.key, rules)
-        if isinstance(step, diff.Delete):
-            await session.run(
-                service_name, "delete", id=_id(step.device_id), actual=step.actual, item=step.actual
-            )
-            applied["delete"] += 1
-            result.changes.append(f"deleted {key}")
-        elif isinstance(step, diff.Update):
-            await session.run(
-                service_name,
-                "update",
-                id=_id(step.device_id),
-                item=add_marker(step.desired, service, marker),
-                actual=step.actual,
-            )
-            applied["update"] += 1
-            fields = ", ".join(c.field for c in step.changed_fields) or "adopted"
-            result.changes.append(f"updated {key} ({fields})")
-        elif isinstance(step, diff.Create):
-            item = add_marker(step.desired, service, marker)
-
-            async def landed(k: diff.Key | None = step.key) -> bool:
-                items, _ = strip_marker(await list_items(session, service_name), service, marker, rules)
-                return any(diff.item_key(i, rules) == k for i in items)
-
-            await session.run(
-                service_name,
-                "create",
-                item=item,
-                landed=landed,
-                before_id=_id(step.before_id),
-                after_id=_id(step.after_id),
-            )
-            applied["create"] += 1
-            result.changes.append(f"created {key}")
-        elif isinstance(step, diff.Move) and move_op is not None:
-            await session.run(
-                service_name,
-                move_op,
-                id=_id(step.device_id),
-                before_id=_id(step.before_id),
-                after_id=_id(step.after_id),
-            )
-            applied["move"] += 1
-            result.changes.append(f"moved {key}")
-    if service.commit is not None and (any(applied.values()) or commit_pending):
-        await session.run(service_name, "commit")
-        result.changes.append(f"committed {service_name}")
-    result.applied = applied
+    applier.anchored = {
+        p.after.key
+        for p in ordered
+        if isinstance(p, diff.Create | diff.Move) and p.after is not None and p.after.index is None
+    }
+    if service.begin:
+        await _in_transaction(session, service_name, applier, ordered)
+    else:
+        await _apply(applier, ordered)
+        if service.commit is not None and (any(applier.applied.values()) or commit_pending):
+            await session.run(service_name, "commit")
+            result.changes.append(f"committed {service_name}")
+    result.applied = applier.applied
 
     # Verify: list again; anything still different is reported, not hidden.
     after_raw = await list_items(session, service_name)
@@ -243,6 +447,45 @@ async def sync_service(
     _record_managed(result, after, desired_items, rules, managed_after)
     result.device_requests = session.requests - start_requests
     return result
+
+
+async def _apply(applier: _Applier, ordered: Sequence[diff.Step]) -> None:
+    """Make the plan's changes: one request each, or through the batch operation."""
+    if applier.service.batch is not None:
+        await applier.batch(applier.service.batch, [s for s in ordered if not isinstance(s, diff.Move)])
+        placements = [s for s in ordered if isinstance(s, diff.Move) or applier.needs_placing(s)]
+        for step in placements:
+            if isinstance(step, diff.Move):
+                await applier.move(step)
+            elif isinstance(step, diff.Create):
+                await applier.place(step, await applier.created_id(step.key, None))
+    else:
+        for step in ordered:
+            await applier.single(step)
+
+
+async def _in_transaction(
+    session: Session, service_name: str, applier: _Applier, ordered: Sequence[diff.Step]
+) -> None:
+    """`begin`, the changes, then `commit` (or `abort` when nothing was made). A failing change or
+    commit runs `abort`, so the device keeps nothing of this sync, and the error is raised."""
+    service = applier.service
+    opened = False
+    try:
+        await session.begin(service_name)
+        opened = True
+        await _apply(applier, ordered)
+        if not any(applier.applied.values()):
+            await session.abort(service_name)  # an empty transaction: nothing to commit
+        elif service.commit is not None:
+            await session.run(service_name, "commit")
+            applier.result.changes.append(f"committed {service_name}")
+    except Exception as exc:
+        if opened and await session.abort(service_name):
+            log.info("aborted the transaction of %s: %s", service_name, session.masker(str(exc)))
+        raise
+    finally:
+        session.close(service_name)
 
 
 def changes_left(plan: diff.Plan) -> list[str]:
