@@ -1,7 +1,9 @@
 """Generate manifests/samples/<provider>/: a Secret and a VnfAppliance per provider of the catalog.
 
 The items come from the conformance cases (tests/integration/conformance/cases), so every sample
-is a state the conformance suite has proven against that vendor's simulator. Run after changing a
+is a state the conformance suite has proven against that vendor's simulator (or, for `lab:` cases,
+against the real software in network namespaces). The Secret holds the credentials the case uses
+(e.g. `private_key` where a password would do as well). Run after changing a
 provider or a case; tests/unit/test_samples.py fails when the samples are stale or invalid.
 """
 
@@ -27,6 +29,7 @@ def provider_credentials(provider: str) -> dict[str, Any]:
 
 def render(provider: str, case: dict[str, Any]) -> dict[str, str]:
     creds = provider_credentials(provider)
+    used = set(case.get("credentials") or {})
     name = f"{provider}-sample"
     secret = {
         "apiVersion": "v1",
@@ -39,7 +42,7 @@ def render(provider: str, case: dict[str, Any]) -> dict[str, str]:
         "stringData": {
             k: f"replace-with-{k.replace('_', '-')}"
             for k, v in creds.items()
-            if not (v or {}).get("bootstrap") and (v or {}).get("required", True)
+            if not (v or {}).get("bootstrap") and ((v or {}).get("required", True) or k in used)
         },
     }
     services: dict[str, Any] = {}

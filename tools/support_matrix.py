@@ -4,7 +4,8 @@ Sources, all in the repository:
 
 - `providers/*.yaml`: the dictionaries (services, operations, ordering, commit steps, bootstrap);
 - `tests/integration/conformance/cases/*.yaml`: which provider x service the conformance suite runs
-  against a simulator, with which checks, and the known gaps it records as strict xfails;
+  against a simulator (`simulator:`) or against real software in network namespaces (`lab:`), with
+  which checks, and the known gaps it records as strict xfails;
 - `tests/e2e/*.py`: which providers run against real software (an e2e test that names
   `providers/<name>.yaml`), and which of their services it uses (their names quoted in that test).
 
@@ -175,13 +176,25 @@ def simulated(provider: Provider, service: str) -> bool:
     return provider.case is not None and service in (provider.case.get("services") or {})
 
 
+def on_real_software(provider: Provider) -> bool:
+    """The provider's conformance case runs against real software in network namespaces."""
+    return provider.case is not None and "lab" in provider.case
+
+
+def against(provider: Provider) -> str:
+    assert provider.case is not None
+    if on_real_software(provider):
+        return "real software (netns)"
+    return f"simulator `{provider.case['simulator']['vendor']}`"
+
+
 def proof(provider: Provider, service: Service) -> str:
-    """S: simulator conformance, R: real software (e2e), D: declared only."""
+    """R: real software (e2e), C: conformance on real software, S: simulator conformance, D: declared."""
     marks = []
     if service.name in provider.e2e_services:
         marks.append("R")
     if simulated(provider, service.name):
-        marks.append("S")
+        marks.append("C" if on_real_software(provider) else "S")
     return "+".join(marks) if marks else "D"
 
 
@@ -235,6 +248,9 @@ def render(providers: Sequence[Provider]) -> str:
         "",
         "- **R** (real software): an end-to-end test (`tests/e2e/`) drives the real network function with "
         "the running operator and uses the service.",
+        "- **C** (conformance on real software): the conformance suite (`tests/e2e/test_conformance_netns.py`) "
+        "runs the service through the engine against the real network function in network namespaces "
+        "(`docs/linux-router.md`), checking the device's own tools.",
         "- **S** (simulator): the conformance suite (`tests/integration/conformance/`) runs the service "
         "through the engine against the vendor's simulator (`docs/simulators.md`), which follows the vendor "
         "API as documented in the reference; a real device may still differ where the reference is unsure "
@@ -242,7 +258,8 @@ def render(providers: Sequence[Provider]) -> str:
         "- **D** (declared): in the dictionary, not exercised by any test.",
         "",
         "Run the proofs: `.venv/bin/pytest tests/integration/conformance` (simulators, no Kubernetes) and "
-        "`.venv/bin/pytest -m e2e tests/e2e` (real software, needs root).",
+        "`.venv/bin/pytest -m e2e tests/e2e` (real software, needs root; conformance on real software: "
+        "`tests/e2e/test_conformance_netns.py`).",
         "",
         "## Providers",
         "",
@@ -253,7 +270,7 @@ def render(providers: Sequence[Provider]) -> str:
         if p.e2e:
             proven.append("real software (" + ", ".join(f"`{Path(t).name}`" for t in p.e2e) + ")")
         if p.case is not None:
-            proven.append(f"simulator `{p.case['simulator']['vendor']}` (`{Path(p.case_path).name}`)")
+            proven.append(f"conformance on {against(p)} (`{Path(p.case_path).name}`)")
         rows.append(
             [
                 f"[`{p.name}`]({'../' + p.path})",
@@ -285,7 +302,7 @@ def render(providers: Sequence[Provider]) -> str:
         for s in p.services:
             if s.writable and s.name not in service_names:
                 service_names.append(s.name)
-    out += ["", "## Services by provider", "", "Writable services; the cell is the proof (R, S or D)."]
+    out += ["", "## Services by provider", "", "Writable services; the cell is the proof (R, C, S or D)."]
     out.append("")
     rows = []
     for name in service_names:
@@ -319,12 +336,13 @@ def render(providers: Sequence[Provider]) -> str:
             )
         out += _table(["service", *STANDARD, "order", "commit", "other", "proof"], rows)
 
-    out += ["", "## Conformance checks (simulators)", ""]
+    out += ["", "## Conformance checks", ""]
     out.append(
         "Per provider x service, the checks of `tests/integration/conformance/test_conformance.py`: ✓ passes, "
         "*gap* is a known engine gap recorded as a strict xfail (the test fails once the gap is fixed, so the "
         "entry must then go), — the case gives no data for it, n/a not an ordered service. Every check also "
-        "compares the simulator's own state (`/_sim/state`), not only what the dictionary lists."
+        "compares the device's own state (a simulator's `/_sim/state`; on real software what `nft`, `vtysh` "
+        "and HAProxy's runtime API show), not only what the dictionary lists."
     )
     out.append("")
     rows = []
@@ -333,8 +351,10 @@ def render(providers: Sequence[Provider]) -> str:
             continue
         for s in p.services:
             if simulated(p, s.name):
-                rows.append([f"`{p.name}`", f"`{s.name}`", *(check_cell(p, s, c, notes) for c in CHECKS)])
-    out += _table(["provider", "service", *(c[1] for c in CHECKS)], rows)
+                rows.append(
+                    [f"`{p.name}`", f"`{s.name}`", against(p), *(check_cell(p, s, c, notes) for c in CHECKS)]
+                )
+    out += _table(["provider", "service", "against", *(c[1] for c in CHECKS)], rows)
     out.append("")
     rows = []
     for p in providers:
@@ -347,8 +367,8 @@ def render(providers: Sequence[Provider]) -> str:
                 continue
             gaps = _gaps(p.case, test, None)
             cells.append(", ".join(notes.ref(g) for g in gaps) if gaps else "✓")
-        rows.append([f"`{p.name}`", *cells])
-    out += _table(["provider", *(c[1] for c in PROVIDER_CHECKS)], rows)
+        rows.append([f"`{p.name}`", against(p), *cells])
+    out += _table(["provider", "against", *(c[1] for c in PROVIDER_CHECKS)], rows)
 
     uncovered = []
     for p in providers:

@@ -464,6 +464,29 @@ class ControlPlane:
                     child.wait()  # reap our own child so it does not linger as a zombie
             self._pid_file(component).unlink(missing_ok=True)
 
+    def restart(self, component: str, while_down: Callable[[], None] | None = None) -> None:
+        """SIGKILL one component, run `while_down()`, and start it again on the same port (fault
+        tests: etcd keeps its data on disk, kube-apiserver its state in etcd)."""
+        if component not in COMPONENTS:
+            raise ControlPlaneError(f"no component {component!r} (known: {', '.join(COMPONENTS)})")
+        pid = self.running_pids().get(component)
+        if pid is not None:
+            os.kill(pid, signal.SIGKILL)
+        child = self._children.pop(component, None)
+        if child is not None:
+            child.wait(30)
+        try:
+            if while_down is not None:
+                while_down()
+        finally:
+            binaries = self.binaries
+            if component == "etcd":
+                self._spawn("etcd", self._etcd_args(binaries / "etcd"))
+                self._wait_for("etcd", self._etcd_is_healthy)
+            else:
+                self._spawn(component, self._apiserver_args(binaries / "kube-apiserver", self.pki))
+            self._wait_for("kube-apiserver", self.is_ready)
+
     def is_running(self) -> bool:
         return all(self.running_pids().get(component) for component in COMPONENTS)
 

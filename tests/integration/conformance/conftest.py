@@ -12,8 +12,9 @@ Case file reference (YAML):
 
 ```yaml
 provider: pfsense                  # providers/pfsense.yaml
-simulator: {vendor: pfsense, tls: true}
+simulator: {vendor: pfsense, tls: true}   # or `lab:` (a real router in a netns: netns_device.py)
 credentials:                       # dictionary credential -> {sim: Credentials attribute} | {value: text}
+                                   #   | {lab: LinuxRouterLab attribute}
   api_key: {sim: api_key}
 vars: {}                           # the appliance's spec.vars (text)
 healthPhases: [network, api]       # optional: the phases the health checks cover (default: all three)
@@ -35,21 +36,28 @@ services:
       created: {destination_port: '^22$'}
       updated: {destination_port: '^2222$'}
     trio: [{...}, {...}, {...}]    # optional: three items (mixed-plan test; ordering tests if ordered)
+    setup: [{http: {...}}]         # optional: device actions before each test of the service
 gaps:                              # known gaps: strict xfails (see _gap_marks)
   - {service: firewall_rules, test: test_delete_and_update_in_one_sync, reason: ...}
 notCovered: {service: reason}      # writable services deliberately left out
 ```
+
+Simulator cases run in the integration tier (test_conformance.py); `lab:` cases need root and network
+namespaces and run the same tests in the e2e tier (tests/e2e/test_conformance_netns.py). For those,
+the request log is the engine's own (every device request, as `{method: SSH, path:
+service.operation}`) and the state is what the router's tools show.
 
 `VNF_CONFORMANCE_PROVIDERS=DIR` runs the cases against the dictionaries in DIR instead.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,6 +67,7 @@ import httpx
 import pytest
 import yaml
 from jsonpath_ng.ext import parse as jsonpath  # type: ignore[attr-defined]
+from tests.integration.conformance import netns_device
 
 from vnf_operator.core import diff
 from vnf_operator.core.itemschema import validate_items
@@ -75,6 +84,7 @@ from vnf_operator.engine.sync import (
     strip_marker,
     sync_service,
 )
+from vnf_operator.testing.netns import LinuxRouterLab
 from vnf_operator.testing.simulators import SIMULATORS, SimulatorConfig
 from vnf_operator.testing.simulators.base import BaseSimulator
 
@@ -112,7 +122,9 @@ def load_cases() -> list[Case]:
     return cases
 
 
-CASE_LIST = load_cases()
+ALL_CASES = load_cases()
+CASE_LIST = [c for c in ALL_CASES if "lab" not in c.doc]  # simulators: integration tier
+NETNS_CASES = [c for c in ALL_CASES if "lab" in c.doc]  # the Linux router lab: e2e tier
 
 
 def _gap_marks(case: Case, test: str, service: str | None) -> list[Any]:
@@ -127,15 +139,15 @@ def _gap_marks(case: Case, test: str, service: str | None) -> list[Any]:
     return marks
 
 
-def provider_params(test: str) -> list[Any]:
-    return [pytest.param(c, id=c.provider, marks=_gap_marks(c, test, None)) for c in CASE_LIST]
+def provider_params(test: str, cases: Sequence[Case] = CASE_LIST) -> list[Any]:
+    return [pytest.param(c, id=c.provider, marks=_gap_marks(c, test, None)) for c in cases]
 
 
-def service_params(test: str, *, needs: str | None = None) -> list[Any]:
+def service_params(test: str, *, needs: str | None = None, cases: Sequence[Case] = CASE_LIST) -> list[Any]:
     """One parameter per (provider, service) of the case files; `needs` keeps services whose case
     has that key."""
     out = []
-    for c in CASE_LIST:
+    for c in cases:
         for name, spec in c.services.items():
             if needs is None or needs in spec:
                 marks = _gap_marks(c, test, name)
@@ -152,18 +164,20 @@ def merged(base: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
 
 @dataclass
 class Lab:
-    """A started simulator, the loaded provider and an engine session against it."""
+    """A started simulator (or the reset router lab), the loaded provider and an engine session."""
 
     case: Case
-    sim: BaseSimulator
+    sim: BaseSimulator | None
     provider: LoadedProvider
     factory: ConnectionFactory
     session: Session
     ref: ApplianceRef
     body: dict[str, Any]
     creds: Credentials
-    admin: httpx.AsyncClient
+    admin: httpx.AsyncClient | None
     extra_clients: list[httpx.AsyncClient] = field(default_factory=list)
+    router: LinuxRouterLab | None = None
+    log: list[dict[str, Any]] = field(default_factory=list)  # device requests (router cases)
 
     # ----------------------------------------------------------------- engine
     def validated(self, service: str, items: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -213,17 +227,25 @@ class Lab:
         want = self.validated(service, [desired])[0]
         return [c.field for c in diff.compare(want, actual, self.rules(service))]
 
-    # ----------------------------------------------------------------- simulator
+    # ----------------------------------------------------------------- simulator (or router)
     async def state(self) -> dict[str, Any]:
+        if self.router is not None:
+            return await asyncio.to_thread(netns_device.router_state, self.router)
+        assert self.admin is not None
         resp = await self.admin.get("/_sim/state")
         resp.raise_for_status()
         data: dict[str, Any] = resp.json()
         return data
 
     async def reset_requests(self) -> None:
+        if self.admin is None:
+            self.log.clear()
+            return
         (await self.admin.delete("/_sim/stats")).raise_for_status()
 
     async def requests(self) -> list[dict[str, Any]]:
+        if self.admin is None:
+            return list(self.log)
         resp = await self.admin.get("/_sim/requests")
         resp.raise_for_status()
         log: list[dict[str, Any]] = resp.json()
@@ -248,9 +270,11 @@ class Lab:
     def sim_value(self, spec: Mapping[str, Any]) -> str:
         if "value" in spec:
             return str(spec["value"])
+        assert self.sim is not None
         return str(getattr(self.sim.credentials, spec["sim"]))
 
     def device_client(self) -> httpx.AsyncClient:
+        assert self.sim is not None
         auth_spec: Mapping[str, Any] = (self.case.doc.get("device") or {}).get("http") or {}
         headers: dict[str, str] = {}
         auth: tuple[str, str] | None = None
@@ -273,10 +297,11 @@ class Lab:
 
     async def device_do(self, actions: Sequence[Mapping[str, Any]]) -> None:
         """Change the device directly, as an administrator would (not through the engine)."""
-        client = self.device_client()
+        client: httpx.AsyncClient | None = None
         form_key = ((self.case.doc.get("device") or {}).get("http") or {}).get("formKey")
         for action in actions:
             if "http" in action:
+                client = client or self.device_client()
                 call = action["http"]
                 kwargs: dict[str, Any] = {}
                 if "json" in call:
@@ -298,8 +323,10 @@ class Lab:
                 raise AssertionError(f"unknown device action {action!r}")
 
     async def device_cli(self, lines: Sequence[str]) -> str:
-        """Run CLI lines in one CLI session as the simulator's admin user."""
-        assert self.sim.ssh_port is not None
+        """Run CLI lines in one CLI session as the simulator's admin user (router: shell lines)."""
+        if self.router is not None:
+            return await asyncio.to_thread(netns_device.run_lines, self.router, lines)
+        assert self.sim is not None and self.sim.ssh_port is not None
         creds = self.sim.credentials
         async with asyncssh.connect(
             "127.0.0.1",
@@ -316,9 +343,11 @@ class Lab:
     async def close(self) -> None:
         for client in self.extra_clients:
             await client.aclose()
-        await self.admin.aclose()
+        if self.admin is not None:
+            await self.admin.aclose()
         await self.factory.aclose()
-        await self.sim.stop()
+        if self.sim is not None:
+            await self.sim.stop()
 
 
 def row_matches(row: Any, selector: Mapping[str, str]) -> bool:
@@ -342,42 +371,66 @@ def row_matches(row: Any, selector: Mapping[str, str]) -> bool:
     return True
 
 
-def _credentials(case: Case, sim: BaseSimulator, *, bootstrap: bool) -> dict[str, str]:
+def _credentials(case: Case, source: Any, *, bootstrap: bool) -> dict[str, str]:
+    """`source`: the simulator (`sim:` attributes of its Credentials) or the router lab (`lab:`)."""
     specs: dict[str, Any] = dict(case.doc.get("credentials") or {})
     if bootstrap:
         specs = dict((case.doc.get("bootstrap") or {}).get("credentials") or {})
     values = {}
     for name, spec in specs.items():
-        values[name] = str(spec["value"]) if "value" in spec else str(getattr(sim.credentials, spec["sim"]))
+        if "value" in spec:
+            values[name] = str(spec["value"])
+        elif "lab" in spec:
+            values[name] = str(getattr(source, spec["lab"]))
+        else:
+            values[name] = str(getattr(source.credentials, spec["sim"]))
     return values
 
 
-async def open_lab(case: Case, *, factory_defaults: bool = False, broken_credentials: bool = False) -> Lab:
-    """Start the case's simulator and open an engine session on it."""
-    sim_spec: Mapping[str, Any] = case.doc["simulator"]
-    sim_cls = SIMULATORS[sim_spec["vendor"]]
-    tls = bool(sim_spec.get("tls", True))
-    sim = sim_cls(SimulatorConfig(tls=tls, factory_defaults=factory_defaults))
-    await sim.start()
+async def open_lab(
+    case: Case,
+    *,
+    factory_defaults: bool = False,
+    broken_credentials: bool = False,
+    service: str | None = None,
+    router: LinuxRouterLab | None = None,
+    sim: BaseSimulator | None = None,
+) -> Lab:
+    """Start the case's simulator (`sim`: this one, not yet started, instead of a new one), or
+    reset the shared `router` for a `lab:` case, and open an engine session on it; with `service`,
+    run that service's `setup` device actions (what its items need on the device, e.g. a default
+    backend)."""
     provider = load_provider_file(PROVIDERS / f"{case.provider}.yaml")
-    # HTTP(S) connections go to the simulator's HTTP listener, SSH ones to its SSH listener.
+    extra: dict[str, str] = {}
     ports: dict[str, int] = {}
-    for conn_name, conn in provider.dictionary.connections.items():
-        port = sim.ssh_port if conn.type == "ssh" else sim.port
-        if port is not None:
-            ports[conn_name] = int(port)
-    name = f"sim-{case.provider}"
+    if router is not None:
+        await netns_device.prepare(router, case.doc["lab"], factory=factory_defaults)
+        host, source, name = router.mgmt_address, router, f"lab-{case.provider}"
+        ports = {n: router.ssh_port for n, c in provider.dictionary.connections.items() if c.type == "ssh"}
+        extra["known_hosts"] = router.known_hosts_line + "\n"
+    else:
+        if sim is None:
+            sim_spec: Mapping[str, Any] = case.doc["simulator"]
+            sim_cls = SIMULATORS[sim_spec["vendor"]]
+            tls = bool(sim_spec.get("tls", True))
+            sim = sim_cls(SimulatorConfig(tls=tls, factory_defaults=factory_defaults))
+        await sim.start()
+        host, source, name = "127.0.0.1", sim, f"sim-{case.provider}"
+        # HTTP(S) connections go to the simulator's HTTP listener, SSH ones to its SSH listener.
+        for conn_name, conn in provider.dictionary.connections.items():
+            port = sim.ssh_port if conn.type == "ssh" else sim.port
+            if port is not None:
+                ports[conn_name] = int(port)
+        if sim.tls_ca_pem:
+            extra["ca.crt"] = sim.tls_ca_pem
+        if sim.ssh_port is not None and sim.ssh_host_public_key:
+            extra["known_hosts"] = f"[127.0.0.1]:{sim.ssh_port} {sim.ssh_host_public_key}\n"
     ref = ApplianceRef(
-        name=name, namespace=NAMESPACE, host="127.0.0.1", ports=ports, vars=dict(case.doc.get("vars") or {})
+        name=name, namespace=NAMESPACE, host=host, ports=ports, vars=dict(case.doc.get("vars") or {})
     )
-    values = _credentials(case, sim, bootstrap=factory_defaults)
+    values = _credentials(case, source, bootstrap=factory_defaults)
     if broken_credentials:
         values = {k: v + "-wrong" for k, v in values.items()}
-    extra: dict[str, str] = {}
-    if sim.tls_ca_pem:
-        extra["ca.crt"] = sim.tls_ca_pem
-    if sim.ssh_port is not None and sim.ssh_host_public_key:
-        extra["known_hosts"] = f"[127.0.0.1]:{sim.ssh_port} {sim.ssh_host_public_key}\n"
     creds = Credentials(values=values, extra=extra)
     body: dict[str, Any] = {
         "apiVersion": "vnf.operators.dev/v1alpha1",
@@ -385,23 +438,47 @@ async def open_lab(case: Case, *, factory_defaults: bool = False, broken_credent
         "metadata": {"name": name, "namespace": NAMESPACE, "uid": str(uuid.uuid4())},
         # The dictionaries' request rates protect real appliances; a local simulator needs no such
         # care, and the suite must stay fast (an appliance may override limits the same way).
-        "spec": {"management": {"host": "127.0.0.1", "ports": ports}, "limits": {"requestsPerSecond": 500}},
+        "spec": {"management": {"host": host, "ports": ports}, "limits": {"requestsPerSecond": 500}},
     }
     factory = ConnectionFactory()
     conns = await factory.get(body, provider.dictionary, creds, ref)
-    session = Session(provider, ref, creds.values, conns)
-    admin = httpx.AsyncClient(
-        base_url=sim.base_url, verify=sim.client_ssl_context() if sim.tls else False, timeout=10
+    log: list[dict[str, Any]] = []
+    session = Session(
+        provider,
+        ref,
+        creds.values,
+        conns,
+        observe=lambda op, outcome, _s: log.append({"method": "SSH", "path": op, "outcome": outcome}),
     )
-    return Lab(case, sim, provider, factory, session, ref, body, creds, admin)
+    admin = None
+    if sim is not None:
+        admin = httpx.AsyncClient(
+            base_url=sim.base_url, verify=sim.client_ssl_context() if sim.tls else False, timeout=10
+        )
+    lab = Lab(case, sim, provider, factory, session, ref, body, creds, admin, router=router, log=log)
+    if service is not None:
+        await lab.device_do(case.service(service).get("setup") or [])
+    return lab
+
+
+@pytest.fixture(scope="session")
+def conformance_router() -> Iterator[LinuxRouterLab]:
+    """The Linux router lab of the `lab:` cases: started on first use, shared by the session."""
+    if os.geteuid() != 0:
+        pytest.skip("the Linux router lab needs root (network namespaces)")
+    lab = netns_device.start_lab()
+    yield lab
+    lab.stop()
 
 
 @pytest.fixture
-async def lab_factory() -> AsyncIterator[Any]:
+async def lab_factory(request: pytest.FixtureRequest) -> AsyncIterator[Any]:
     """`await lab_factory(case, factory_defaults=False)` → a Lab, closed after the test."""
     labs: list[Lab] = []
 
     async def make(case: Case, **kwargs: Any) -> Lab:
+        if "lab" in case.doc:
+            kwargs["router"] = request.getfixturevalue("conformance_router")
         lab = await open_lab(case, **kwargs)
         labs.append(lab)
         return lab

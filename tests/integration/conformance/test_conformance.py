@@ -8,16 +8,18 @@ services keep the spec order; health checks pass, and fail with wrong credential
 bootstrap turn a factory-fresh simulator into a managed appliance through the operator's reconciler.
 
 Ground truth is the simulator's own state (`GET /_sim/state`) and request log (`GET /_sim/requests`),
-never only what the dictionary under test reads back.
+never only what the dictionary under test reads back. The same tests run against a real Linux router
+in network namespaces for the `lab:` cases (tests/e2e/test_conformance_netns.py, e2e tier).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import pytest
 from tests.integration.conformance.conftest import (
+    CASE_LIST,
     PROVIDERS,
     Case,
     Lab,
@@ -53,7 +55,7 @@ async def assert_state(lab: Lab, service: str, phase: str, *, count: int = 1) ->
 
 @pytest.mark.parametrize(("case", "service"), service_params("test_create_update_delete"))
 async def test_create_update_delete(lab_factory: LabFactory, case: Case, service: str) -> None:
-    lab = await lab_factory(case)
+    lab = await lab_factory(case, service=service)
     spec = case.service(service)
     created: dict[str, Any] = dict(spec["create"])
     updated = merged(created, spec["update"])
@@ -109,7 +111,7 @@ async def test_create_update_delete(lab_factory: LabFactory, case: Case, service
     ("case", "service"), service_params("test_adopts_preexisting_item", needs="preexisting")
 )
 async def test_adopts_preexisting_item(lab_factory: LabFactory, case: Case, service: str) -> None:
-    lab = await lab_factory(case)
+    lab = await lab_factory(case, service=service)
     spec = case.service(service)
     created: dict[str, Any] = dict(spec["create"])
     await lab.device_do(spec["preexisting"])
@@ -136,10 +138,10 @@ async def test_adopts_preexisting_item(lab_factory: LabFactory, case: Case, serv
     await assert_state(lab, service, "deleted", count=0)
 
 
-def ordered_trios(test: str) -> list[Any]:
+def ordered_trios(test: str, cases: Sequence[Case] = CASE_LIST) -> list[Any]:
     return [
         p
-        for p in service_params(test, needs="trio")
+        for p in service_params(test, needs="trio", cases=cases)
         if load_provider_file(PROVIDERS / f"{p.values[0].provider}.yaml")
         .dictionary.services[p.values[1]]
         .ordering
@@ -151,7 +153,7 @@ def ordered_trios(test: str) -> list[Any]:
 )
 async def test_delete_and_update_in_one_sync(lab_factory: LabFactory, case: Case, service: str) -> None:
     """One sync that deletes an item and updates another: ids must still point at the right items."""
-    lab = await lab_factory(case)
+    lab = await lab_factory(case, service=service)
     a, b, c = case.service(service)["trio"]
     first = await lab.sync(service, [a, b, c])
     assert first.remaining == [], first.remaining
@@ -178,7 +180,7 @@ async def device_order(lab: Lab, service: str, trio: list[dict[str, Any]]) -> li
 @pytest.mark.parametrize(("case", "service"), ordered_trios("test_reorder_moves_items"))
 async def test_reorder_moves_items(lab_factory: LabFactory, case: Case, service: str) -> None:
     """Ordered collections: a new spec order is the device order after one sync, by moves only."""
-    lab = await lab_factory(case)
+    lab = await lab_factory(case, service=service)
     trio = list(case.service(service)["trio"])
     a, b, c = trio
     result = await lab.sync(service, [a, b, c])
@@ -196,7 +198,7 @@ async def test_reorder_moves_items(lab_factory: LabFactory, case: Case, service:
 @pytest.mark.parametrize(("case", "service"), ordered_trios("test_insert_lands_in_place"))
 async def test_insert_lands_in_place(lab_factory: LabFactory, case: Case, service: str) -> None:
     """Ordered collections: an item added between two others is created there, in one sync."""
-    lab = await lab_factory(case)
+    lab = await lab_factory(case, service=service)
     trio = list(case.service(service)["trio"])
     a, b, c = trio
     result = await lab.sync(service, [a, c])
@@ -263,10 +265,10 @@ def condition(status: Mapping[str, Any], kind: str) -> Mapping[str, Any]:
     return next((c for c in status.get("conditions") or [] if c.get("type") == kind), {})
 
 
-def bootstrap_params() -> list[Any]:
+def bootstrap_params(cases: Sequence[Case] = CASE_LIST) -> list[Any]:
     return [
         p
-        for p in provider_params("test_bootstrap_of_a_factory_fresh_device")
+        for p in provider_params("test_bootstrap_of_a_factory_fresh_device", cases)
         if "bootstrap" in p.values[0].doc
     ]
 

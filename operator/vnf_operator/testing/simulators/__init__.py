@@ -7,6 +7,7 @@ foreground (``python -m vnf_operator.testing.simulators VENDOR``). See docs/simu
 from __future__ import annotations
 
 from .base import BaseSimulator, Credentials, SimulatorConfig
+from .dataplane import DataplaneSimulator
 from .faults import FaultConfig
 from .fortigate import FortigateSimulator
 from .iosxe import IosXeSimulator
@@ -22,6 +23,7 @@ __all__ = [
     "VENDOR_ALIASES",
     "BaseSimulator",
     "Credentials",
+    "DataplaneSimulator",
     "FaultConfig",
     "FortigateSimulator",
     "IosXeSimulator",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .base import BaseSimulator
+from .dataplane import DataplaneSimulator
 from .fortigate import FortigateSimulator
 from .iosxe import IosXeSimulator
 from .opnsense import OpnsenseSimulator
@@ -17,6 +18,7 @@ SIMULATORS: dict[str, type[BaseSimulator]] = {
     "vyos": VyosSimulator,
     "fortigate": FortigateSimulator,
     "iosxe": IosXeSimulator,
+    "dataplane": DataplaneSimulator,
 }
 
 VENDOR_ALIASES: dict[str, str] = {
@@ -24,6 +26,8 @@ VENDOR_ALIASES: dict[str, str] = {
     "fortios": "fortigate",
     "cisco": "iosxe",
     "ios-xe": "iosxe",
+    "haproxy-dataplane": "dataplane",
+    "dataplaneapi": "dataplane",
 }
 
 
