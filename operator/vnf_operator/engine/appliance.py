@@ -23,10 +23,23 @@ from vnf_operator.core import revisions as rv
 from vnf_operator.core.errors import ItemValidationError, TransportError, VnfError
 from vnf_operator.core.itemschema import validate_items
 from vnf_operator.core.model import Policy, ProviderDictionary
+from vnf_operator.core.rollout import version_matches
 from vnf_operator.core.status import ApplianceResults, Step, assemble_status
-from vnf_operator.engine.bootstrap import NOT_EVALUATED, bootstrap_needed, run_bootstrap
+from vnf_operator.engine.backups import run_schedule
+from vnf_operator.engine.bootstrap import (
+    DEFAULT_PROBE_INTERVAL,
+    NOT_EVALUATED,
+    PROBE_HEALTHY,
+    PROBE_SKIPPED,
+    bootstrap_needed,
+    probe_due,
+    probe_is_health,
+    run_bootstrap,
+)
+from vnf_operator.engine.commitconfirm import armed, open_session, settle_unconfirmed
 from vnf_operator.engine.connections import ConnectionFactory, Connections
 from vnf_operator.engine.health import HealthResult, run_health_checks
+from vnf_operator.engine.lifecycle import LifecycleReport
 from vnf_operator.engine.providers import ProviderEntry
 from vnf_operator.engine.revisions import (
     BackupApi,
@@ -38,6 +51,7 @@ from vnf_operator.engine.revisions import (
 from vnf_operator.engine.secrets import Credentials, SecretResolver, SecretsError
 from vnf_operator.engine.session import ApplianceRef, RequestObserver, Session
 from vnf_operator.engine.sync import ServiceResult, sync_service
+from vnf_operator.engine.upgrade import UpgradeRunner
 from vnf_operator.metrics import DeviceOutcome, Metrics, RetryReason
 from vnf_operator.transport.retry import RetryEvent
 
@@ -138,6 +152,9 @@ class ApplianceReconciler:
         # with nothing to change: the previous process may have died between its writes and its
         # commit, leaving changes staged on the device while the last status said InSync.
         self._synced: set[tuple[str, str]] = set()
+        # When each appliance's bootstrap `neededWhen` probe last ran (bootstrap.probe_due).
+        self._probed: dict[tuple[str, str], float] = {}
+        self.probe_interval = float(os.environ.get("VNF_BOOTSTRAP_PROBE_SECONDS", DEFAULT_PROBE_INTERVAL))
         # Revision history and backups need the Kubernetes client; the resolver's reader is it in the
         # operator (a test double without those calls leaves both features off).
         reader: Any = secrets.reader
@@ -149,6 +166,9 @@ class ApplianceReconciler:
             backups = BackupStore(reader, keep=keep)
         self.revisions = revisions
         self.backups = backups
+        # Upgrades (spec.upgrade) and scheduled backups (spec.backup): engine/upgrade.py, engine/backups.py
+        poll = float(os.environ.get("VNF_UPGRADE_POLL_SECONDS", "2"))
+        self.upgrades = UpgradeRunner(backups, poll_base=poll)
 
     def _observer(self, provider: str) -> RequestObserver | None:
         m = self.metrics
@@ -216,13 +236,15 @@ class ApplianceReconciler:
         pname: str = provider_ref.get("name", "")
 
         live_conns: list[Connections] = []
+        lifecycle = LifecycleReport()
 
         def finish(requeue: float | None, transient: bool = False) -> Outcome:
             if live_conns:  # fingerprints are known once the transports connected, not before
                 results.host_keys = {**(status.get("hostKeys") or {}), **live_conns[-1].host_keys()}
             self._record(pname, results)
             new_status = assemble_status(results, previous=status, now=_now())
-            return Outcome(new_status, events, requeue, transient)
+            lifecycle.apply(new_status, status, generation=results.generation, now=_now())
+            return Outcome(new_status, events, lifecycle.requeue(requeue), transient)
 
         if results.paused:
             results.provider = Step(True, "Paused", "reconciliation is paused (spec.paused)")
@@ -235,22 +257,30 @@ class ApplianceReconciler:
             )
             events.append(Event("Warning", "ProviderNotFound", results.provider.message))
             return finish(resync)
+        # the dictionary this appliance is on: an older one until the provider's rollout moves it
+        # (also while the new one is invalid), or the one its version pin names (docs/lifecycle.md)
+        entry = await entry.for_appliance(body)
         if entry.loaded is None:
             msg = f"VnfProvider {pname!r} is invalid: " + "; ".join(str(p) for p in entry.problems[:3])
             results.provider = Step(False, "ProviderInvalid", msg, terminal=True)
             events.append(Event("Warning", "ProviderInvalid", msg))
             return finish(None)
         observe = observe or self._observer(pname)
-        pinned = provider_ref.get("version")
-        if pinned and pinned != entry.version:
-            msg = (
-                f"spec.providerRef.version: pinned {pinned!r} but VnfProvider {pname!r} is {entry.version!r}"
+        pinned = str(provider_ref.get("version") or "")
+        if entry.pin_problem or (pinned and not version_matches(pinned, entry.version)):
+            msg = f"VnfProvider {pname!r}: " + (
+                entry.pin_problem or f"spec.providerRef.version {pinned!r} does not match {entry.version!r}"
             )
             results.provider = Step(False, "ProviderVersionMismatch", msg, terminal=True)
             events.append(Event("Warning", "ProviderVersionMismatch", msg))
             return finish(None)
         results.provider = Step(True, "Resolved", f"VnfProvider {pname} version {entry.version}")
-        results.provider_info = {"name": pname, "version": entry.version, "generation": entry.generation}
+        results.provider_info = {
+            "name": pname,
+            "version": entry.version,
+            "generation": entry.generation,
+            "revision": entry.revision,
+        }
         dictionary = entry.loaded.dictionary
 
         # 1b. what to apply: the spec, a revision pinned by rollback-to, or the last good revision
@@ -314,14 +344,34 @@ class ApplianceReconciler:
             results.connection = Step(False, "ConnectionConfigInvalid", str(exc), terminal=True)
             events.append(Event("Warning", "ConnectionConfigInvalid", str(exc)))
             return finish(None)
-        session = Session(entry.loaded, ref, creds.values, conns, bootstrap_outputs=outputs, observe=observe)
+        session = open_session(
+            not (results.dry_run or results.report_only),
+            entry.loaded,
+            ref,
+            creds.values,
+            conns,
+            bootstrap_outputs=outputs,
+            observe=observe,
+        )
         live_conns.append(conns)
         live = not (results.dry_run or results.report_only)
 
         try:
             # 4. bootstrap when the provider says it is needed, then health
+            early_health: HealthResult | None = None
             if dictionary.bootstrap is not None:
-                needed, why = await bootstrap_needed(session, status)
+                now = time.monotonic()
+                due = probe_due(status, self._probed.get((namespace, name)), now, self.probe_interval)
+                if due and probe_is_health(dictionary):
+                    # Its checks are health checks: a healthy device answers it without a request.
+                    early_health = await run_health_checks(session)
+                    due = not early_health.ok
+                if due:
+                    needed, why = await bootstrap_needed(session, status)
+                else:
+                    needed, why = False, PROBE_SKIPPED if early_health is None else PROBE_HEALTHY
+                if not why.startswith(NOT_EVALUATED) and (due or early_health is not None):
+                    self._probed[(namespace, name)] = now
                 if not needed and why.startswith(NOT_EVALUATED):
                     # Unknown: the health checks below report why the device did not answer.
                     results.bootstrap_info = dict(status.get("bootstrap") or {})
@@ -336,14 +386,27 @@ class ApplianceReconciler:
                         events.append(Event("Warning", boot.step.reason, boot.step.message))
                         return finish(_backoff(status), transient=not boot.step.terminal)
                     events.append(Event("Normal", "Bootstrapped", boot.step.message))
+                    early_health = None  # bootstrap changed the device: check it again
                     outputs = {**outputs, **boot.outputs}
                     conns = await connect(outputs)
                     live_conns.append(conns)
-                    session = Session(
-                        entry.loaded, ref, creds.values, conns, bootstrap_outputs=outputs, observe=observe
+                    session = open_session(
+                        live,
+                        entry.loaded,
+                        ref,
+                        creds.values,
+                        conns,
+                        bootstrap_outputs=outputs,
+                        observe=observe,
                     )
-            health = await run_health_checks(session)
+            health = early_health or await run_health_checks(session)
             results.health = health
+            if live:  # 4a. an upgrade in progress or requested (spec.upgrade): engine/upgrade.py
+                lifecycle.upgrade = await self.upgrades.step(session, body, health)
+                events.extend(Event(*e) for e in lifecycle.upgrade.events)
+                health = results.health = lifecycle.upgrade.health or health
+                if not lifecycle.upgrade.proceed:
+                    return finish(None, transient=True)
             if not health.ok:
                 events.append(Event("Warning", "Unhealthy", health.message))
                 return finish(_backoff(status), transient=True)
@@ -352,6 +415,9 @@ class ApplianceReconciler:
             restore = str((meta.get("annotations") or {}).get(rv.RESTORE_BACKUP) or "")
             if restore and live and self.backups is not None:
                 await self._restore(session, body, restore, events)
+            if live and self.backups is not None and spec.get("backup"):  # 4c. scheduled backups
+                lifecycle.backup = await run_schedule(self.backups, session, body)
+                events.extend(Event(*e) for e in lifecycle.backup.events)
 
             # 5. services
             prev_services = status.get("services") or {}
@@ -397,12 +463,20 @@ class ApplianceReconciler:
                 return finish(_backoff(status), transient=True)
             total = sum(sum(r.applied.values()) for r in results.services.values())
 
-            # 6. health gate: changes were made, so check again before calling this state good
-            if total and revs is not None:
+            # 6. health gate: changes were made, so check again before calling this state good.
+            # After a confirmed commit (engine/commitconfirm.py) healthy means confirm, unhealthy
+            # means let the device revert by itself first.
+            native = armed(session)
+            if (total and revs is not None) or native is not None:
                 after = await run_health_checks(session)
                 results.health = after
+                if after.ok and native is not None:
+                    await native.confirm()
+                if not after.ok and native is not None:
+                    reverted, note = await settle_unconfirmed(native, run_health_checks)
+                    events.append(Event("Normal" if reverted else "Warning", "CommitNotConfirmed", note))
                 if not after.ok:
-                    if target.mode == "spec":
+                    if target.mode == "spec" and revs is not None:
                         return finish(
                             await self._roll_back(revs, session, entry, body, target, results, events, after)
                         )

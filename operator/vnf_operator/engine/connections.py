@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from vnf_operator.core.errors import TemplateError, TransportError, VnfError
+from vnf_operator.core.errors import AuthenticationError, TemplateError, TransportError, VnfError
 from vnf_operator.core.model import ProviderDictionary, SshConnection
 from vnf_operator.core.render import ResolvedConnection, render_connection, render_login, render_logout
 from vnf_operator.core.rendered import CliCommands, HttpRequest, RawResponse, RenderedOperation
@@ -132,8 +132,11 @@ class Connections:
 
     def _missing(self, name: str, kind: str) -> TransportError:
         why = self.unavailable.get(name)
-        text = f"connection {name!r} is unavailable: {why}" if why else f"no {kind} connection {name!r}"
-        return TransportError(text, transient=False, connection=name)
+        if why:
+            # Its credentials are missing (e.g. a key bootstrap has yet to create): a conclusive
+            # answer, as a refused login is, so a `neededWhen` probe asks for the bootstrap.
+            return AuthenticationError(f"connection {name!r} is unavailable: {why}", connection=name)
+        return TransportError(f"no {kind} connection {name!r}", transient=False, connection=name)
 
     def error_patterns(self, connection: str) -> tuple[str, ...]:
         return self._error_patterns.get(connection, ())
