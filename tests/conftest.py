@@ -6,6 +6,10 @@ from pathlib import Path
 
 import pytest
 
+# The suite-wide secret-leak check (every tier): logs, events, statuses and CLI outputs of the
+# session are searched for every test secret at the end; a hit fails the session.
+pytest_plugins = ["tests.leakcheck"]
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 

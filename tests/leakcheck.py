@@ -16,10 +16,12 @@ Where it looks (each value in clear, JSON-escaped and base64-encoded):
 - every Event (`kubectl get events -A -o json`) and the status of every VnfAppliance, VnfProvider
   and VnfOperation, read just before the control plane stops;
 - every text passed to `record_output(where, text)` (CLI outputs a test produced);
-- every test report: captured stdout/stderr/log and failure text.
+- every test report's captured stdout/stderr/log.
 
 A hit fails the session (exit status 1) and is reported with its location and a masked excerpt;
-the secret itself is never printed.
+the secret itself is never printed. The failure text of a failed test is masked before pytest
+prints it (a traceback shows the test's arguments, e.g. a credentials fixture) and is not counted:
+it is pytest's text, not an output of the code under test.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import base64
 import contextlib
 import json
 import re
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,7 +61,10 @@ class _State:
     logs: list[Path] = field(default_factory=list)
     snapshots: list[tuple[str, str]] = field(default_factory=list)
     scanned_sources: int = 0
+    scan_seconds: float = 0.0
     hits: list[Hit] = field(default_factory=list)
+    failures: list[pytest.TestReport] = field(default_factory=list)
+    redacted: int = 0
     enabled: bool = True
 
 
@@ -186,11 +192,33 @@ def pytest_fixture_setup(fixturedef: pytest.FixtureDef[Any], request: pytest.Fix
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    texts = [(f"{report.nodeid} [{report.when}] {name}", content) for name, content in report.sections]
+    for name, content in report.sections:
+        _STATE.outputs.append((f"{report.nodeid} [{report.when}] {name}", content))
     if report.failed:
-        texts.append((f"{report.nodeid} [{report.when}] failure", report.longreprtext))
-    for where, text in texts:
-        _STATE.outputs.append((where, text))
+        _STATE.failures.append(report)
+
+
+def mask(text: str) -> str:
+    """`text` with every form of every known secret replaced by <SECRET>."""
+    for value in _STATE.secrets:
+        for form in _forms(value):
+            text = text.replace(form, MASK)
+    return text
+
+
+def _redact_failures() -> int:
+    """A failed test's report shows its arguments (`api_creds = {...}`): mask the secrets before the
+    terminal prints the failures. pytest's text, not the operator's output, so not counted as a leak.
+    Returns how many reports held a secret."""
+    redacted = 0
+    for report in _STATE.failures:
+        text = report.longreprtext
+        masked = mask(text)
+        if masked != text:
+            report.longrepr = masked
+            redacted += 1
+        report.sections = [(name, mask(content)) for name, content in report.sections]
+    return redacted
 
 
 def _log_files(session: pytest.Session) -> list[Path]:
@@ -203,6 +231,7 @@ def _log_files(session: pytest.Session) -> list[Path]:
 
 
 def _verdict(session: pytest.Session) -> list[Hit]:
+    started = time.monotonic()
     hits = list(_STATE.hits)
     sources = 0
     if _STATE.secrets:
@@ -214,6 +243,7 @@ def _verdict(session: pytest.Session) -> list[Hit]:
             hits.extend(find_leaks(text, where))
             sources += 1
     _STATE.scanned_sources = sources
+    _STATE.scan_seconds = time.monotonic() - started
     unique: dict[tuple[str, int], Hit] = {}
     for h in hits:
         unique.setdefault((h.where, h.secret_index), h)
@@ -225,6 +255,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     hits = _verdict(session)
     _STATE.hits = hits
+    _STATE.redacted = _redact_failures()
     if hits:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
@@ -242,5 +273,7 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     else:
         tr.write_line(
             f"secret leak check: {len(_STATE.secrets)} secret value(s), "
-            f"{_STATE.scanned_sources} source(s) scanned, no leak"
+            f"{_STATE.scanned_sources} source(s) scanned in {_STATE.scan_seconds:.1f}s, no leak"
         )
+    if _STATE.redacted:
+        tr.write_line(f"secret leak check: secrets masked in {_STATE.redacted} failure report(s) above")

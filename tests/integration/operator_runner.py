@@ -20,6 +20,9 @@ VENV_BIN = Path(sys.executable).parent
 
 
 class OperatorProcess:
+    standalone: bool = True
+    """False: kopf peering instead (pass `--peering=NAME --priority=N` to start())."""
+
     def __init__(self, kubeconfig: Path, log_path: Path, env: Mapping[str, str] | None = None) -> None:
         self.kubeconfig = kubeconfig
         self.log_path = log_path
@@ -44,7 +47,7 @@ class OperatorProcess:
                 "-m",
                 "vnf_operator.controller.main",
                 "--all-namespaces",
-                "--standalone",
+                *(["--standalone"] if self.standalone else []),
                 *extra,
             ],
             stdout=log,

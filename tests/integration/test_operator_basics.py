@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.integration import objects
 from tests.integration.operator_runner import OperatorProcess, condition, get_json, wait_for
 
 pytestmark = pytest.mark.integration
@@ -25,27 +25,13 @@ def operator(
     assert "Traceback" not in out, out[-4000:]
 
 
-def apply(kubectl, obj: dict) -> None:  # type: ignore[no-untyped-def]
-    kubectl("apply", "--server-side", "--field-manager=test", "-f", "-", input=json.dumps(obj))
-
-
 def appliance(ns: str, name: str, provider: str) -> dict:
-    return {
-        "apiVersion": "vnf.operators.dev/v1alpha1",
-        "kind": "VnfAppliance",
-        "metadata": {"name": name, "namespace": ns},
-        "spec": {
-            "providerRef": {"name": provider},
-            "management": {"host": "127.0.0.1"},
-            "credentialsSecretRef": {"name": f"{name}-creds"},
-            "services": {},
-        },
-    }
+    return objects.appliance(ns, name, provider, credentials=f"{name}-creds")
 
 
 def test_missing_provider_is_reported_then_provider_appearing_triggers(kubectl, namespace, operator) -> None:  # type: ignore[no-untyped-def]
     provider = f"late-{namespace}"
-    apply(kubectl, appliance(namespace, "fw1", provider))
+    objects.apply(kubectl, appliance(namespace, "fw1", provider))
 
     def not_found():  # type: ignore[no-untyped-def]
         obj = get_json(kubectl, "vnfappliance", "fw1", "-n", namespace)
@@ -92,7 +78,7 @@ def test_provider_status_reports_validity(kubectl, operator) -> None:  # type: i
             },
         },
     }
-    apply(kubectl, bad)
+    objects.apply(kubectl, bad)
 
     def invalid():  # type: ignore[no-untyped-def]
         obj = get_json(kubectl, "vnfprovider", "broken-provider")

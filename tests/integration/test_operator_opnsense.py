@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.integration import objects
 from tests.integration.operator_runner import OperatorProcess, condition, get_json, wait_for
 
 from vnf_operator.testing.demo import SimulatorThread
@@ -84,56 +84,20 @@ async def _dump(sim: SimulatorThread) -> dict[str, Any]:
 
 
 def make_appliance(ns: str, sim: SimulatorThread, rules: list[dict[str, Any]], **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "vnf.operators.dev/v1alpha1",
-        "kind": "VnfAppliance",
-        "metadata": {"name": "fw", "namespace": ns},
-        "spec": {
-            "providerRef": {"name": "opnsense"},
-            "management": {"host": "127.0.0.1", "ports": {"api": sim.sim.port}},
-            "credentialsSecretRef": {"name": "fw-api"},
-            "tls": {"caSecretRef": {"name": "fw-ca"}},
-            "services": {"firewall_rules": {"policy": "replaced", "items": rules}},
-            **spec,
-        },
-    }
+    services = objects.firewall_rules(rules)
+    ports = {"api": sim.sim.port}
+    return objects.appliance(
+        ns, "fw", "opnsense", ports=ports, credentials="fw-api", ca="fw-ca", services=services, **spec
+    )
 
 
 def setup_secrets(kubectl: Any, ns: str, sim: SimulatorThread, creds: dict[str, str]) -> None:
-    kubectl(
-        "create",
-        "secret",
-        "generic",
-        "fw-api",
-        "-n",
-        ns,
-        f"--from-literal=api_key={creds['api_key']}",
-        f"--from-literal=api_secret={creds['api_secret']}",
-    )
-    secret = {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": "fw-ca", "namespace": ns},
-        "stringData": {"ca.crt": sim.sim.tls_ca_pem},
-    }
-    kubectl("apply", "-f", "-", input=json.dumps(secret))
-
-
-def apply(kubectl: Any, obj: dict[str, Any]) -> None:
-    kubectl("apply", "--server-side", "--field-manager=test", "-f", "-", input=json.dumps(obj))
+    assert sim.sim.tls_ca_pem is not None
+    objects.apply(kubectl, *objects.opnsense_secrets(ns, "fw", ca_pem=sim.sim.tls_ca_pem, **creds))
 
 
 def ready_at(kubectl: Any, ns: str, generation: int | None = None) -> dict[str, Any]:
-    def check() -> dict[str, Any] | None:
-        obj = get_json(kubectl, "vnfappliance", "fw", "-n", ns)
-        st = obj.get("status") or {}
-        gen = generation or obj.get("metadata", {}).get("generation")
-        if st.get("observedGeneration") == gen and condition(obj, "Ready").get("status") == "True":
-            return obj
-        return None
-
-    result: dict[str, Any] = wait_for(check, timeout=90, what=f"appliance Ready at generation {generation}")
-    return result
+    return objects.wait_ready(kubectl, ns, "fw", generation)
 
 
 def ours(rules: list[dict[str, Any]], ns: str) -> list[dict[str, Any]]:
@@ -143,7 +107,7 @@ def ours(rules: list[dict[str, Any]], ns: str) -> list[dict[str, Any]]:
 def test_converge_edit_drift_and_delete(kubectl, namespace, opnsense, operator, api_creds) -> None:  # type: ignore[no-untyped-def]
     # A foreign rule that exists before the operator: it must survive `replaced`.
     setup_secrets(kubectl, namespace, opnsense, api_creds)
-    apply(kubectl, make_appliance(namespace, opnsense, RULES))
+    objects.apply(kubectl, make_appliance(namespace, opnsense, RULES))
     obj = ready_at(kubectl, namespace, 1)
     device = ours(rules_on_device(opnsense), namespace)
     assert [r["description"].split()[-1] for r in device] == [r["description"] for r in RULES]
@@ -155,7 +119,7 @@ def test_converge_edit_drift_and_delete(kubectl, namespace, opnsense, operator, 
     # Edit one rule: exactly one device change.
     edited = [dict(r) for r in RULES]
     edited[1]["destination_port"] = "8443"
-    apply(kubectl, make_appliance(namespace, opnsense, edited))
+    objects.apply(kubectl, make_appliance(namespace, opnsense, edited))
     obj = ready_at(kubectl, namespace, 2)
     plan = obj["status"]["services"]["firewall_rules"]["lastPlan"]
     assert (plan["create"], plan["update"], plan["delete"]) == (0, 1, 0)
@@ -163,14 +127,14 @@ def test_converge_edit_drift_and_delete(kubectl, namespace, opnsense, operator, 
     assert [r["destination_port"] for r in device] == ["22", "8443", "23"]
 
     # Dry run: a removal is planned and shown, the device keeps the rule.
-    apply(kubectl, make_appliance(namespace, opnsense, edited[:2], dryRun=True))
+    objects.apply(kubectl, make_appliance(namespace, opnsense, edited[:2], dryRun=True))
     obj = ready_at(kubectl, namespace, 3)
     assert condition(obj, "Ready")["reason"] == "DryRun"
     assert any("delete" in line for line in obj["status"]["plan"])
     assert len(ours(rules_on_device(opnsense), namespace)) == 3
 
     # Back to live with two rules: the third is deleted (it is ours), and applied.
-    apply(kubectl, make_appliance(namespace, opnsense, edited[:2]))
+    objects.apply(kubectl, make_appliance(namespace, opnsense, edited[:2]))
     ready_at(kubectl, namespace, 4)
     assert len(ours(rules_on_device(opnsense), namespace)) == 2
 
@@ -190,7 +154,7 @@ def test_invalid_item_stalls_without_touching_the_device(
     setup_secrets(kubectl, namespace, opnsense, api_creds)
     before = len(rules_on_device(opnsense))
     bad = [dict(RULES[0]), {**RULES[1], "action": "allow"}]
-    apply(kubectl, make_appliance(namespace, opnsense, bad))
+    objects.apply(kubectl, make_appliance(namespace, opnsense, bad))
 
     def stalled() -> dict[str, Any] | None:
         obj = get_json(kubectl, "vnfappliance", "fw", "-n", namespace)
@@ -205,7 +169,7 @@ def test_invalid_item_stalls_without_touching_the_device(
 
 def test_operation_lists_rules_and_kubectl_wait(kubectl, namespace, opnsense, operator, api_creds) -> None:  # type: ignore[no-untyped-def]
     setup_secrets(kubectl, namespace, opnsense, api_creds)
-    apply(kubectl, make_appliance(namespace, opnsense, RULES[:2]))
+    objects.apply(kubectl, make_appliance(namespace, opnsense, RULES[:2]))
     # `kubectl wait` on the Ready condition works as users script it.
     kubectl("wait", "--for=condition=Ready", "vnfappliance/fw", "-n", namespace, "--timeout=90s")
     op = {
@@ -214,7 +178,7 @@ def test_operation_lists_rules_and_kubectl_wait(kubectl, namespace, opnsense, op
         "metadata": {"name": "list-rules", "namespace": namespace},
         "spec": {"applianceRef": {"name": "fw"}, "service": "firewall_rules", "operation": "list"},
     }
-    apply(kubectl, op)
+    objects.apply(kubectl, op)
 
     def finished() -> dict[str, Any] | None:
         obj = get_json(kubectl, "vnfoperation", "list-rules", "-n", namespace)
@@ -232,7 +196,7 @@ def test_operation_lists_rules_and_kubectl_wait(kubectl, namespace, opnsense, op
     # An operation the service does not have fails with a clear message.
     bad = {**op, "metadata": {"name": "bad-op", "namespace": namespace}}
     bad["spec"] = {**op["spec"], "operation": "reboot"}
-    apply(kubectl, bad)
+    objects.apply(kubectl, bad)
 
     def failed() -> dict[str, Any] | None:
         obj = get_json(kubectl, "vnfoperation", "bad-op", "-n", namespace)
@@ -254,7 +218,7 @@ def test_provider_in_use_is_not_deleted(kubectl, namespace, opnsense, operator, 
     setup_secrets(kubectl, namespace, opnsense, api_creds)
     obj = make_appliance(namespace, opnsense, RULES[:1])
     obj["spec"]["providerRef"] = {"name": provider}
-    apply(kubectl, obj)
+    objects.apply(kubectl, obj)
     ready_at(kubectl, namespace, 1)
     kubectl("delete", "vnfprovider", provider, "--wait=false")
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import ipaddress
 import json
 import secrets
 import socket
@@ -17,11 +18,12 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 import httpx
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
+from tests.integration import objects
 from tests.integration.operator_runner import OperatorProcess, condition
 from tests.leakcheck import find_leaks, record_output, register_test_secret
 
@@ -33,7 +35,8 @@ Kubectl = Callable[..., Any]
 
 REPO = Path(__file__).resolve().parents[3]
 OPNSENSE_YAML = REPO / "providers" / "opnsense.yaml"
-API = "vnf.operators.dev/v1alpha1"
+IOSXE_YAML = REPO / "providers" / "cisco-iosxe.yaml"
+API = objects.API
 
 
 def free_port() -> int:
@@ -63,23 +66,14 @@ def opnsense_provider(name: str = "opnsense", *, read_timeout: float | None = No
 # ------------------------------------------------------------------------------ devices
 
 
-class Device:
-    """One simulated OPNsense (HTTPS, its own CA, random API credentials) in a thread."""
+class Simulated:
+    """A vendor simulator in a thread of its own: start/stop, its loop, faults, reboots."""
 
-    def __init__(self, label: str = "opnsense") -> None:
-        self.label = label
-        self.api_key = register_test_secret(secrets.token_hex(16))
-        self.api_secret = register_test_secret("S3cret-" + secrets.token_urlsafe(24))
-        creds = Credentials(
-            username="root",
-            password=register_test_secret(secrets.token_urlsafe(16)),
-            api_key=self.api_key,
-            api_secret=self.api_secret,
-        )
-        self.thread = SimulatorThread("opnsense", SimulatorConfig(tls=True, credentials=creds, ssh=False))
+    def __init__(self, vendor: str, config: SimulatorConfig) -> None:
+        self.thread = SimulatorThread(vendor, config)
         self._started = False
 
-    def start(self) -> Device:
+    def start(self) -> Self:
         self.thread.start()
         self._started = True
         return self
@@ -90,7 +84,7 @@ class Device:
                 self.thread.stop()
             self._started = False
 
-    def __enter__(self) -> Device:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -118,6 +112,26 @@ class Device:
     def set_faults(self, **knobs: Any) -> None:
         self.run(lambda: self.thread.sim.faults.update(knobs))
 
+    def restart(self) -> None:
+        """Reboot the appliance: open connections drop, unsaved state is lost, the ports stay."""
+        self.thread.call(self.thread.sim.restart())
+
+
+class Device(Simulated):
+    """One simulated OPNsense (HTTPS, its own CA, random API credentials) in a thread."""
+
+    def __init__(self, label: str = "opnsense") -> None:
+        self.label = label
+        self.api_key = register_test_secret(secrets.token_hex(16))
+        self.api_secret = register_test_secret("S3cret-" + secrets.token_urlsafe(24))
+        creds = Credentials(
+            username="root",
+            password=register_test_secret(secrets.token_urlsafe(16)),
+            api_key=self.api_key,
+            api_secret=self.api_secret,
+        )
+        super().__init__("opnsense", SimulatorConfig(tls=True, credentials=creds, ssh=False))
+
     def clear_faults(self) -> None:
         self.set_faults(
             latency_ms=0,
@@ -127,10 +141,6 @@ class Device:
             rate_limit_burst=0,
             rate_limit_requests=0,
         )
-
-    def restart(self) -> None:
-        """Reboot the appliance: open connections drop, unsaved state is lost, the port stays."""
-        self.thread.call(self.thread.sim.restart())
 
     def state(self) -> dict[str, Any]:
         result: dict[str, Any] = self.run(self.thread.sim.dump_state)
@@ -192,6 +202,66 @@ class Device:
         return made
 
 
+class IosXeDevice(Simulated):
+    """One simulated Cisco IOS-XE (SSH CLI + RESTCONF over HTTPS, random password) in a thread.
+
+    Its running-config is edited live; `write memory` copies it to startup-config; a restart
+    drops every connection and reloads startup-config (unsaved changes are gone).
+    """
+
+    username = "netops"
+
+    def __init__(self) -> None:
+        self.password = register_test_secret("Ios-" + secrets.token_urlsafe(18))
+        creds = Credentials(username=self.username, password=self.password)
+        super().__init__("iosxe", SimulatorConfig(tls=True, credentials=creds))
+
+    def commands(self, label: str) -> int:
+        """Successful CLI lines whose first two words are `label` (e.g. "ip route")."""
+        log = self.thread.sim.telemetry.request_log
+        return self.run(
+            lambda: sum(1 for r in log if r.method == "SSH" and r.path == label and r.status == 0)
+        )
+
+    def routes(self, where: str = "running") -> list[tuple[str, str]]:
+        """Static routes as (prefix/len, next hop), one per next hop, in running- or startup-config."""
+
+        def read() -> list[tuple[str, str]]:
+            config = getattr(self.thread.sim, where)
+            return [
+                (str(ipaddress.IPv4Network(f"{prefix}/{mask}")), hop)
+                for (prefix, mask), hops in config.routes.items()
+                for hop in hops
+            ]
+
+        return self.run(read)
+
+    def objects(self, ns: str, name: str, services: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Secrets (credentials, CA, pinned host key) and a cisco-iosxe VnfAppliance."""
+        sim = self.thread.sim
+        assert sim.ssh_port is not None
+        known_hosts = f"[127.0.0.1]:{sim.ssh_port} {sim.ssh_host_public_key}\n"
+        return [
+            objects.secret(ns, f"{name}-creds", {"username": self.username, "password": self.password}),
+            objects.secret(ns, f"{name}-ca", {"ca.crt": self.ca_pem}),
+            objects.secret(ns, f"{name}-known-hosts", {"known_hosts": known_hosts}),
+            objects.appliance(
+                ns, name, "cisco-iosxe",
+                ports={"cli": sim.ssh_port, "restconf": sim.port},
+                credentials=f"{name}-creds",
+                ca=f"{name}-ca",
+                services=services,
+                ssh={"knownHostsSecretRef": {"name": f"{name}-known-hosts"}},
+                deletionPolicy="Orphan",
+            ),
+        ]  # fmt: skip
+
+
+def iosxe_provider() -> dict[str, Any]:
+    doc: dict[str, Any] = yaml.safe_load(IOSXE_YAML.read_text())
+    return doc
+
+
 # ------------------------------------------------------------------------------ objects
 
 
@@ -209,20 +279,8 @@ def make_rules(n: int, prefix: str = "r") -> list[dict[str, Any]]:
 
 
 def secret_objects(ns: str, name: str, device: Device) -> list[dict[str, Any]]:
-    return [
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": f"{name}-api", "namespace": ns},
-            "stringData": {"api_key": device.api_key, "api_secret": device.api_secret},
-        },
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": f"{name}-ca", "namespace": ns},
-            "stringData": {"ca.crt": device.ca_pem},
-        },
-    ]
+    return objects.opnsense_secrets(ns, name, api_key=device.api_key, api_secret=device.api_secret,
+                                    ca_pem=device.ca_pem)  # fmt: skip
 
 
 def appliance_object(
@@ -235,31 +293,21 @@ def appliance_object(
     policy: str = "replaced",
     **spec: Any,
 ) -> dict[str, Any]:
+    # Orphan: deleting the test's objects at the end never waits on a (stopped) device.
     body: dict[str, Any] = {
-        "providerRef": {"name": provider},
-        "management": {"host": "127.0.0.1", "ports": {"api": device.port if device else 9}},
-        "credentialsSecretRef": {"name": f"{name}-api"},
-        "tls": {"caSecretRef": {"name": f"{name}-ca"}},
-        # Orphan: deleting the test's objects at the end never waits on a (stopped) device.
         "deletionPolicy": "Orphan",
-        "services": {"firewall_rules": {"policy": policy, "items": [dict(r) for r in rules]}},
+        "services": objects.firewall_rules([dict(r) for r in rules], policy),
     }
-    body.update(spec)
-    return {
-        "apiVersion": API,
-        "kind": "VnfAppliance",
-        "metadata": {"name": name, "namespace": ns},
-        "spec": body,
-    }
+    body.update(spec)  # may replace the services too
+    return objects.appliance(
+        ns, name, provider, ports={"api": device.port if device else 9}, credentials=f"{name}-api",
+        ca=f"{name}-ca", **body,
+    )  # fmt: skip
 
 
 def apply(kubectl: Kubectl, objs: Sequence[Mapping[str, Any]], *, check: bool = True) -> Any:
     """One server-side apply of many objects (a v1 List)."""
-    doc = {"apiVersion": "v1", "kind": "List", "items": list(objs)}
-    return kubectl(
-        "apply", "--server-side", "--force-conflicts", "--field-manager=reliability", "-f", "-",
-        input=json.dumps(doc), check=check,
-    )  # fmt: skip
+    return objects.apply(kubectl, *objs, field_manager="reliability", force=True, check=check)
 
 
 def appliances(kubectl: Kubectl, ns: str) -> dict[str, dict[str, Any]]:
@@ -530,6 +578,20 @@ def record_row(row: ScenarioRow) -> ScenarioRow:
     with _SUMMARY_LOCK:
         SUMMARY.append(copy.copy(row))
     return row
+
+
+def record_check(scenario: str, check: DeviceCheck, *, if_unapplied: str = "") -> ScenarioRow:
+    """One run's row from its device check; `if_unapplied` is the note when items stayed staged."""
+    return record_row(
+        ScenarioRow(
+            scenario,
+            runs=1,
+            converged=int(check.ok),
+            duplicates=check.duplicate_count,
+            lost=len(check.lost) + len(check.unapplied),
+            notes=if_unapplied if check.unapplied else "",
+        )
+    )
 
 
 def summary_table() -> str:

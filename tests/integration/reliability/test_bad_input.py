@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from tests.integration import objects
 from tests.integration.operator_runner import OperatorProcess, condition, get_json
 from tests.integration.reliability import lab
 
@@ -216,13 +217,8 @@ def test_wrong_key_in_the_secret_is_reported_precisely(
     kubectl: Any, ns: str, operator: OperatorProcess
 ) -> None:
     with lab.Device("wrong-key") as device:
-        wrong_key = {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": "fw-api", "namespace": ns},
-            # `apikey` instead of `api_key`: the value must never show up in the message either.
-            "stringData": {"apikey": device.api_key, "api_secret": device.api_secret},
-        }
+        # `apikey` instead of `api_key`: the value must never show up in the message either.
+        wrong_key = objects.secret(ns, "fw-api", {"apikey": device.api_key, "api_secret": device.api_secret})
         device.reset_stats()
         lab.apply(
             kubectl,

@@ -321,14 +321,8 @@ def test_failed_commit_is_not_lost(
         device.clear_faults()
         lab.wait_ready(kubectl, ns, ["fw"], timeout=180)
         check = lab.check_device(device, ns, "fw", rules)
-        lab.record_row(
-            lab.ScenarioRow(
-                "fault: commit fails after writes",
-                runs=1,
-                converged=int(check.ok),
-                lost=len(check.lost) + len(check.unapplied),
-                notes="rules staged, never applied" if check.unapplied else "",
-            )
+        lab.record_check(
+            "fault: commit fails after writes", check, if_unapplied="rules staged, never applied"
         )
         assert check.ok, str(check)
 

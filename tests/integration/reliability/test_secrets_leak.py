@@ -14,11 +14,14 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import gc
 import json
+import os
 import secrets
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +29,7 @@ from typing import Any
 import asyncssh
 import pytest
 import yaml
+from tests.integration import objects
 from tests.integration.operator_runner import VENV_BIN, OperatorProcess, condition, get_json
 from tests.integration.reliability import lab
 from tests.leakcheck import find_leaks, record_output, register_test_secret
@@ -36,22 +40,11 @@ from vnf_operator.testing.simulators.tls import generate_tls_material
 
 pytestmark = pytest.mark.integration
 
-IOSXE_YAML = lab.REPO / "providers" / "cisco-iosxe.yaml"
-
 
 @pytest.fixture
 def ns(kubectl: Any, namespace: str, operator: OperatorProcess) -> Iterator[str]:
     yield namespace
     lab.purge(kubectl, namespace)
-
-
-def _secret(ns: str, name: str, data: dict[str, str]) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": name, "namespace": ns},
-        "stringData": data,
-    }
 
 
 def _settled(kubectl: Any, ns: str, name: str, *, timeout: float = 90) -> dict[str, Any]:
@@ -76,7 +69,7 @@ def test_wrong_ca_is_refused_with_a_clear_reason(kubectl: Any, ns: str, operator
             kubectl,
             [
                 lab.secret_objects(ns, "fw", device)[0],
-                _secret(ns, "fw-ca", {"ca.crt": other_ca}),
+                objects.secret(ns, "fw-ca", {"ca.crt": other_ca}),
                 lab.appliance_object(ns, "fw", device, lab.make_rules(2, "t")),
             ],
         )
@@ -142,31 +135,22 @@ class IosXe:
         ca = self.thread.sim.tls_ca_pem
         assert ca is not None
         return [
-            _secret(ns, f"{name}-creds", {"username": "netops", "password": self.password}),
-            _secret(ns, f"{name}-ca", {"ca.crt": ca}),
-            {
-                "apiVersion": lab.API,
-                "kind": "VnfAppliance",
-                "metadata": {"name": name, "namespace": ns},
-                "spec": {
-                    "providerRef": {"name": "cisco-iosxe"},
-                    "management": {
-                        "host": "127.0.0.1",
-                        "ports": {"cli": self.ssh_port, "restconf": self.thread.sim.port},
-                    },
-                    "credentialsSecretRef": {"name": f"{name}-creds"},
-                    "tls": {"caSecretRef": {"name": f"{name}-ca"}},
-                    "ssh": ssh,
-                    "deletionPolicy": "Orphan",
-                    "services": {},
-                },
-            },
-        ]
+            objects.secret(ns, f"{name}-creds", {"username": "netops", "password": self.password}),
+            objects.secret(ns, f"{name}-ca", {"ca.crt": ca}),
+            objects.appliance(
+                ns, name, "cisco-iosxe",
+                ports={"cli": self.ssh_port, "restconf": self.thread.sim.port},
+                credentials=f"{name}-creds",
+                ca=f"{name}-ca",
+                ssh=ssh,
+                deletionPolicy="Orphan",
+            ),
+        ]  # fmt: skip
 
 
 @pytest.fixture
 def iosxe_provider(kubectl: Any) -> str:
-    lab.apply(kubectl, [yaml.safe_load(IOSXE_YAML.read_text())])
+    lab.apply(kubectl, [lab.iosxe_provider()])
     return "cisco-iosxe"
 
 
@@ -180,14 +164,14 @@ def test_pinned_ssh_host_key_mismatch_is_refused(
 ) -> None:
     with IosXe() as dev:
         objs = dev.objects(ns, "rtr", {"knownHostsSecretRef": {"name": "rtr-known-hosts"}})
-        objs.append(_secret(ns, "rtr-known-hosts", {"known_hosts": dev.known_hosts(_other_key())}))
+        objs.append(objects.secret(ns, "rtr-known-hosts", {"known_hosts": dev.known_hosts(_other_key())}))
         lab.apply(kubectl, objs)
         obj = _settled(kubectl, ns, "rtr")
         ready = condition(obj, "Ready")
         assert ready["status"] == "False", ready
         assert "host key" in ready["message"].lower(), ready
         # With the right key it works: the refusal was about the key, nothing else.
-        lab.apply(kubectl, [_secret(ns, "rtr-known-hosts", {"known_hosts": dev.known_hosts()})])
+        lab.apply(kubectl, [objects.secret(ns, "rtr-known-hosts", {"known_hosts": dev.known_hosts()})])
         lab.wait_ready(kubectl, ns, ["rtr"], timeout=90)
 
 
@@ -279,7 +263,7 @@ def test_no_secret_in_logs_events_status_or_cli(
     with lab.Device("leak") as device:
         wrong = register_test_secret("Wr0ng-" + secrets.token_urlsafe(20))
         objs = [
-            _secret(ns, "bad-api", {"api_key": device.api_key, "api_secret": wrong}),
+            objects.secret(ns, "bad-api", {"api_key": device.api_key, "api_secret": wrong}),
             lab.secret_objects(ns, "bad", device)[1],
             lab.appliance_object(ns, "bad", device, lab.make_rules(2, "l")),
             *lab.secret_objects(ns, "fw", device),
@@ -351,3 +335,112 @@ def test_no_secret_in_logs_events_status_or_cli(
         hits = [h for where, text in sources.items() for h in find_leaks(text, where, values)]
         assert not hits, "\n".join(str(h) for h in hits)
         lab.record_row(lab.ScenarioRow("secrets: lifecycle + CLI", runs=1, converged=1, leaked=len(hits)))
+
+
+async def _count_requests(sim: SimulatorThread) -> int:
+    return len(sim.sim.telemetry.request_log)
+
+
+def test_no_secret_leaks_on_the_bootstrap_path(kubectl: Any, ns: str, operator: OperatorProcess) -> None:
+    """A factory-fresh OPNsense (only the template's day-0 API key): the operator bootstraps it
+    (new root password, its own API key), syncs, and reconciles again with the generated key.
+    The day-0 key and password, the new password and the generated key appear nowhere."""
+    day0 = {
+        "bootstrap_api_key": register_test_secret(secrets.token_hex(16)),
+        "bootstrap_api_secret": register_test_secret("Day0-" + secrets.token_urlsafe(24)),
+        "root_password": register_test_secret("NewRoot-" + secrets.token_urlsafe(18)),
+    }
+    console_password = register_test_secret("Day0Root-" + secrets.token_urlsafe(16))
+    creds = Credentials(
+        username="root",
+        password=console_password,
+        api_key=day0["bootstrap_api_key"],
+        api_secret=day0["bootstrap_api_secret"],
+    )
+    sim = SimulatorThread("opnsense", SimulatorConfig(tls=True, credentials=creds, ssh=False))
+    sim.start()
+    try:
+        ca = sim.sim.tls_ca_pem
+        assert ca is not None
+        body = lab.appliance_object(ns, "fresh", None, lab.make_rules(2, "b"))
+        body["spec"]["management"]["ports"] = dict.fromkeys(
+            ("api", "bootstrap_api", "bootstrap_root"), sim.sim.port
+        )
+        del body["spec"]["credentialsSecretRef"]  # the operator's key does not exist yet
+        body["spec"]["bootstrapCredentialsSecretRef"] = {"name": "fresh-day0"}
+        lab.apply(
+            kubectl,
+            [objects.secret(ns, "fresh-day0", day0), objects.secret(ns, "fresh-ca", {"ca.crt": ca}), body],
+        )
+        obj = lab.wait_ready(kubectl, ns, ["fresh"], timeout=90)["fresh"]
+        assert condition(obj, "Bootstrapped").get("status") == "True", condition(obj, "Bootstrapped")
+        outputs = get_json(kubectl, "secret", "fresh-bootstrap-outputs", "-n", ns).get("data") or {}
+        generated = [
+            register_test_secret(base64.b64decode(outputs[k]).decode()) for k in ("api_key", "api_secret")
+        ]
+        # The next reconcile logs in with the generated key (from the outputs Secret).
+        before = sim.call(_count_requests(sim))
+        _poke(kubectl, ns, "fresh")
+        lab.wait_until(lambda: sim.call(_count_requests(sim)) > before + 1 or None, timeout=60,
+                       what="a second reconcile to reach the device")  # fmt: skip
+        lab.wait_ready(kubectl, ns, ["fresh"], timeout=60)
+        sources = {"operator log": operator.output()}
+        for args in (("get", "vnfappliances", "-n", ns, "-o", "yaml"), ("describe", "vnfappliances", "-n", ns),
+                     ("get", "events", "-n", ns, "-o", "json")):  # fmt: skip
+            proc = kubectl(*args, check=False)
+            where = "kubectl " + " ".join(args)
+            sources[where] = record_output(where, proc.stdout + proc.stderr)
+        values = [*day0.values(), console_password, *generated]
+        hits = [h for where, text in sources.items() for h in find_leaks(text, where, values)]
+        assert "Bootstrapped" in sources["kubectl get events -n " + ns + " -o json"]
+    finally:
+        sim.stop()
+    lab.record_row(lab.ScenarioRow("secrets: bootstrap path", runs=1, converged=1, leaked=len(hits)))
+    assert not hits, "\n".join(str(h) for h in hits)
+
+
+# ------------------------------------------------------------------------------ the plugin itself
+
+LEAKY_SESSION = """
+import pytest
+from tests.leakcheck import register_test_secret
+
+@pytest.fixture
+def creds():
+    return {{"api_secret": register_test_secret("Plugin-" + "{token}")}}
+
+def test_writes_a_log(tmp_path, creds):
+    (tmp_path / "operator.log").write_text("connecting with " + creds["api_secret"] * {in_log} + "\\n")
+    assert {passes}, "the secret is in this test's arguments, shown by its traceback"
+"""
+
+
+@pytest.mark.parametrize("case", ["leak in a log", "no leak", "failed test"])
+def test_the_leak_check_plugin(request: pytest.FixtureRequest, tmp_path: Path, case: str) -> None:
+    """tests/leakcheck.py is active (tests/conftest.py) and turns a leak in a log into a failed
+    session that names where, not what; the traceback of a failed test is printed masked. Each case
+    runs in a pytest of its own so that this session stays clean."""
+    assert request.config.pluginmanager.has_plugin("tests.leakcheck")
+    token = secrets.token_urlsafe(18)
+    source = LEAKY_SESSION.format(
+        token=token, in_log=int(case == "leak in a log"), passes=case != "failed test"
+    )
+    (tmp_path / "test_leaky.py").write_text(source)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "tests.leakcheck", "-p", "no:cacheprovider",
+         f"--basetemp={tmp_path / 'base'}", str(tmp_path / "test_leaky.py")],
+        capture_output=True, text=True, check=False, cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(lab.REPO)},
+    )  # fmt: skip
+    out = proc.stdout + proc.stderr
+    assert token not in out
+    if case == "leak in a log":
+        assert proc.returncode == 1, out
+        assert "secret leak check FAILED" in out and "operator.log:1: secret #1 found" in out, out
+    elif case == "failed test":
+        assert proc.returncode == 1 and "1 failed" in out, out
+        assert "'api_secret': '<SECRET>'" in out and "masked in 1 failure report(s)" in out, out
+        assert "secret leak check FAILED" not in out, out
+    else:
+        assert proc.returncode == 0, out
+        assert "secret leak check: 1 secret value(s)" in out and ", no leak" in out, out
