@@ -18,8 +18,8 @@ from typing import Any
 
 from bench.ansible.inventory import inventory, write_inventory
 from bench.common import Size
-from bench.context import Ctx, prepare_namespace, rules
-from bench.harness import REPO, FarmProcess, OperatorProcess
+from bench.context import Ctx, rules
+from bench.harness import REPO, FarmProcess
 from bench.scenarios import cold
 
 BENCH_VENV = Path(os.environ.get("VNF_BENCH_VENV", Path.home() / ".cache" / "vnf-operator" / "bench-venv"))
@@ -107,26 +107,7 @@ async def run_playbook(ctx: Ctx, size: Size, forks: int, bindir: Path) -> dict[s
 
 
 async def run_operator(ctx: Ctx, size: Size) -> dict[str, Any]:
-    namespace = f"bench-ansible-{size.label}"
-    farm = await FarmProcess(size.appliances, ctx.settings.latency_ms, ctx.workdir).start()
-    operator: OperatorProcess | None = None
-    try:
-        await prepare_namespace(ctx, namespace, farm)
-        operator = OperatorProcess(
-            ctx.sa_kubeconfig,
-            ctx.workdir / f"operator-{namespace}.log",
-            workers=ctx.settings.workers,
-            namespace=namespace,
-            resync_seconds=ctx.settings.resync_seconds,
-        ).start()
-        startup = await operator.wait_started()
-        result = await cold.run(ctx, size, namespace, farm, operator)
-        result["operator_startup_s"] = startup
-        return result
-    finally:
-        if operator is not None:
-            operator.stop()
-        await farm.stop()
+    return await cold.with_one_operator(ctx, size, f"bench-ansible-{size.label}")
 
 
 async def run(ctx: Ctx, size: Size, forks: list[int]) -> dict[str, Any]:

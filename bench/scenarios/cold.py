@@ -16,7 +16,7 @@ from bench.common import (
     percentile,
     split_reads_writes,
 )
-from bench.context import Ctx, appliance, appliance_name, gather_limited, rules
+from bench.context import Ctx, appliance, appliance_name, gather_limited, prepare_namespace, rules
 from bench.harness import ApiWindow, FarmProcess, Fleet, OperatorProcess
 
 
@@ -172,3 +172,27 @@ def expected_templates(n: int, m: int) -> dict[str, int]:
 
 def counter_delta_f(after: dict[str, float], before: dict[str, float]) -> dict[str, float]:
     return {k: after.get(k, 0.0) - before.get(k, 0.0) for k in after}
+
+
+async def with_one_operator(ctx: Ctx, size: Size, namespace: str) -> dict[str, Any]:
+    """Cold convergence of a fresh fleet in `namespace` by one operator process of its own (the
+    baseline the Ansible and two-shard scenarios compare against)."""
+    farm = await FarmProcess(size.appliances, ctx.settings.latency_ms, ctx.workdir).start()
+    operator: OperatorProcess | None = None
+    try:
+        await prepare_namespace(ctx, namespace, farm)
+        operator = OperatorProcess(
+            ctx.sa_kubeconfig,
+            ctx.workdir / f"operator-{namespace}.log",
+            workers=ctx.settings.workers,
+            namespace=namespace,
+            resync_seconds=ctx.settings.resync_seconds,
+        ).start()
+        startup = await operator.wait_started()
+        result = await run(ctx, size, namespace, farm, operator)
+        result["operator_startup_s"] = startup
+        return result
+    finally:
+        if operator is not None:
+            operator.stop()
+        await farm.stop()

@@ -90,33 +90,12 @@ async def _two_shards(ctx: Ctx, size: Size) -> dict[str, Any]:
         await farm.stop()
 
 
-async def _one_operator(ctx: Ctx, size: Size) -> dict[str, Any]:
-    namespace = f"bench-single-{size.label}"
-    farm = await FarmProcess(size.appliances, ctx.settings.latency_ms, ctx.workdir).start()
-    operator: OperatorProcess | None = None
-    try:
-        await prepare_namespace(ctx, namespace, farm)
-        operator = OperatorProcess(
-            ctx.sa_kubeconfig,
-            ctx.workdir / f"operator-{namespace}.log",
-            workers=ctx.settings.workers,
-            namespace=namespace,
-            resync_seconds=ctx.settings.resync_seconds,
-        ).start()
-        await operator.wait_started()
-        return await cold.run(ctx, size, namespace, farm, operator)
-    finally:
-        if operator is not None:
-            operator.stop()
-        await farm.stop()
-
-
 async def run(ctx: Ctx | None = None, size: Size | None = None) -> dict[str, Any]:
     if not shard_supported():
         return {"status": "skipped", "reason": NOT_IMPLEMENTED}
     if ctx is None or size is None:
         return {"status": "skipped", "reason": "no size given"}
-    single = await _one_operator(ctx, size)
+    single = await cold.with_one_operator(ctx, size, f"bench-single-{size.label}")
     two = await _two_shards(ctx, size)
     return {
         "status": "ran",
