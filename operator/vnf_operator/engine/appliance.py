@@ -344,8 +344,9 @@ class ApplianceReconciler:
             results.connection = Step(False, "ConnectionConfigInvalid", str(exc), terminal=True)
             events.append(Event("Warning", "ConnectionConfigInvalid", str(exc)))
             return finish(None)
+        live = not (results.dry_run or results.report_only)
         session = open_session(
-            not (results.dry_run or results.report_only),
+            live,
             entry.loaded,
             ref,
             creds.values,
@@ -354,7 +355,6 @@ class ApplianceReconciler:
             observe=observe,
         )
         live_conns.append(conns)
-        live = not (results.dry_run or results.report_only)
 
         try:
             # 4. bootstrap when the provider says it is needed, then health
