@@ -19,7 +19,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-PREFIX: Final = "vnf.operators.dev/"
+from vnf_operator.core.revisions import PREFIX, SHORT_HASH  # one prefix, one hash length
+
 ROLLOUT_FIELD: Final = "rollout"
 """The VnfProvider spec field that is not part of the dictionary."""
 RESUME_ANNOTATION: Final = PREFIX + "rollout-resume"
@@ -29,7 +30,6 @@ REVISION_ANNOTATION: Final = PREFIX + "provider-revision"
 VERSION_ANNOTATION: Final = PREFIX + "provider-version"
 DEFAULT_MAX_UNAVAILABLE: Final = 1
 DEFAULT_HISTORY: Final = 5
-SHORT_HASH: Final = 10
 MAX_NAMED: Final = 10
 """At most this many failing appliances are named in status and messages."""
 

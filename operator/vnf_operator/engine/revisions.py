@@ -21,6 +21,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from vnf_operator.core import revisions as rv
 from vnf_operator.core.errors import VnfError
+from vnf_operator.engine.secrets import SecretReader
 from vnf_operator.engine.session import Session
 from vnf_operator.k8s.client import KubeError, NotFound
 
@@ -49,20 +50,10 @@ class RevisionApi(Protocol):
 
 
 @runtime_checkable
-class BackupApi(Protocol):
+class BackupApi(SecretReader, Protocol):
+    """What backups need of the Kubernetes client: Secret reads and writes, and listing by label."""
+
     async def list_secrets(self, namespace: str, *, label_selector: str = "") -> list[dict[str, Any]]: ...
-
-    async def get_secret(self, namespace: str, name: str) -> dict[str, str]: ...
-
-    async def apply_secret(
-        self,
-        namespace: str,
-        name: str,
-        data: Mapping[str, str],
-        *,
-        owner: Mapping[str, Any] | None = None,
-        labels: Mapping[str, str] | None = None,
-    ) -> None: ...
 
     async def patch_custom(
         self, plural: str, name: str, namespace: str | None, patch: Mapping[str, Any]
