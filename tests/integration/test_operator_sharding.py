@@ -51,6 +51,12 @@ def test_each_appliance_is_handled_by_exactly_one_shard(
             )
 
         wait_for(all_reported, timeout=90, what="every appliance reconciled")
+        # A reconcile is logged after its status patch: give the last log lines a moment to land.
+        wait_for(
+            lambda: set().union(*(handled(p, namespace) for p in shards)) == set(names),
+            timeout=30,
+            what="every reconcile in the shards' logs",
+        )
         seen = [handled(p, namespace) for p in shards]
         assert seen[0] | seen[1] == set(names)
         assert not seen[0] & seen[1], "an appliance was handled by both shards"

@@ -148,11 +148,11 @@ class Condition:
 def reason_text(text: str, default: str) -> str:
     """A valid condition reason: `text` when it is CamelCase already, else its words joined
     CamelCase (`"device unreachable"` → `DeviceUnreachable`), else `default`."""
-    if _REASON_RE.match(text) and len(text) <= 1024:
+    if _REASON_RE.fullmatch(text) and len(text) <= 1024:
         return text
     words = _WORD_RE.findall(text)
     joined = "".join(w[:1].upper() + w[1:] for w in words)[:1024]
-    return joined if joined and _REASON_RE.match(joined) else default
+    return joined if joined and _REASON_RE.fullmatch(joined) else default
 
 
 def _message(text: str, mask: Callable[[str], str] | None) -> str:
