@@ -17,6 +17,8 @@ T = TypeVar("T")
 SERVICE = "firewall_rules"
 API_SECRET, CA_SECRET = "fw-api", "fw-ca"
 RECONCILE_ANNOTATION = "vnf.operators.dev/reconcile-requested"
+PROVIDER_NAME = "opnsense"
+NOOP_TRIGGERS = ("provider", "appliances")
 
 
 @dataclass
@@ -29,6 +31,8 @@ class Settings:
     timeout: float
     resync_seconds: float
     client_concurrency: int = 16
+    noop_trigger: str = "provider"
+    """How the no-op resync is started: one annotation on the VnfProvider, or one per appliance."""
     profile: str | None = None
     """Size label whose cold run is profiled with py-spy (None: no profile)."""
 
@@ -76,7 +80,7 @@ def appliance(
         "kind": "VnfAppliance",
         "metadata": {"name": appliance_name(i), "namespace": namespace},
         "spec": {
-            "providerRef": {"name": "opnsense"},
+            "providerRef": {"name": PROVIDER_NAME},
             "management": {"host": "127.0.0.1", "ports": {"api": port}},
             "credentialsSecretRef": {"name": API_SECRET},
             "tls": {"caSecretRef": {"name": CA_SECRET}},

@@ -217,16 +217,16 @@ def render_markdown(results: Mapping[str, Any]) -> str:
     if any(s.get("noop") for s in sizes):
         lines += [
             "",
-            "## No-op resync (annotation trigger, nothing changed)",
+            "## No-op resync (nothing changed; trigger: one annotation on the provider, or one per appliance)",
             "",
-            "| size | wall s | annotating s | device req / appliance | writes | apiserver req / appliance "
+            "| size | trigger | wall s | annotating s | device req / appliance | writes | apiserver req / appliance "
             "| operator CPU ms / appliance | waited for idle s | ok |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "|---|---|---|---|---|---|---|---|---|---|",
         ]
         for s in sizes:
             n = s.get("noop") or {}
             lines.append(
-                f"| {s['size']} | {_fmt(n.get('wall_s'))} | {_fmt(n.get('annotate_s'))} "
+                f"| {s['size']} | {n.get('trigger', 'appliances')} | {_fmt(n.get('wall_s'))} | {_fmt(n.get('annotate_s'))} "
                 f"| {_fmt(_get(n, 'device_requests', 'per_appliance'), 1)} "
                 f"| {_get(n, 'device_requests', 'writes')} | {_fmt(n.get('apiserver_per_appliance'), 1)} "
                 f"| {_fmt(n.get('operator_cpu_ms_per_appliance'), 1)} | {_fmt(n.get('waited_for_idle_s'), 1)} "

@@ -34,7 +34,7 @@ from typing import Any
 import yaml
 
 from bench.common import ProviderShape, Size, parse_sizes
-from bench.context import SERVICE, Ctx, Settings, prepare_namespace
+from bench.context import NOOP_TRIGGERS, SERVICE, Ctx, Settings, prepare_namespace
 from bench.harness import REPO, FarmProcess, Kube, OperatorProcess, workdir
 from bench.profile import PySpy
 from bench.report import evaluate_goals, render_markdown
@@ -86,6 +86,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help=f"subset of {','.join(SCENARIOS)}",
     )
     p.add_argument("--edits", type=int, default=20, help="edits in the change-latency scenario (at least 20)")
+    p.add_argument(
+        "--noop-trigger",
+        choices=NOOP_TRIGGERS,
+        default="provider",
+        help="no-op resync started by one annotation on the VnfProvider, or one on every appliance",
+    )
     p.add_argument("--ansible-size", default="20x20")
     p.add_argument("--ansible-forks", default="5,20")
     p.add_argument("--shard-size", default="100x20", help="fleet of the two-shard scenario")
@@ -257,6 +263,7 @@ async def main_async(args: argparse.Namespace) -> int:
         timeout=args.timeout,
         resync_seconds=args.resync_seconds,
         profile=args.profile,
+        noop_trigger=args.noop_trigger,
     )
     results: dict[str, Any] = {
         "meta": {

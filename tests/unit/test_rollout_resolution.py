@@ -71,3 +71,14 @@ def test_rollout_is_not_part_of_the_dictionary() -> None:
     bad["rollout"] = {"maxUnavailable": "lots"}
     problems = load_entry("opn", 1, bad).problems
     assert [p.path for p in problems] == ["spec.rollout"] and "lots" in problems[0].message
+
+
+def test_resync_request_counts_only_new_values_after_the_first_look() -> None:
+    cache = ProviderCache()
+    assert not cache.resync_requested("p", "")  # first look: a starting operator syncs all anyway
+    assert not cache.resync_requested("p", "")
+    assert cache.resync_requested("p", "1")
+    assert not cache.resync_requested("p", "1")
+    assert cache.resync_requested("p", "")  # removing the annotation is a new value too
+    cache.forget("p")
+    assert not cache.resync_requested("p", "2")

@@ -13,6 +13,7 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from vnf_operator.core import revisions as rv
 from vnf_operator.core import rollout as ro
 from vnf_operator.engine.providers import ProviderEntry, provider_status
 from vnf_operator.k8s.client import KubeError, NotFound
@@ -39,6 +40,12 @@ async def reconcile(state: OperatorState, name: str) -> None:
     changed = state.providers.announce(name, entry.generation)
     for key in state.providers.waiting(name):
         state.queue.add(key)
+    request = str(((body.get("metadata") or {}).get("annotations") or {}).get(rv.RECONCILE_REQUESTED) or "")
+    if state.providers.resync_requested(name, request):
+        # One annotation re-checks a whole fleet (after an out-of-band change, or to measure it).
+        log.info("VnfProvider %s: reconcile of its %d appliance(s) requested", name, len(users))
+        for key in users:
+            state.queue.add(key)
     rollout: dict[str, Any] | None = None
     paused = ""
     in_progress = False

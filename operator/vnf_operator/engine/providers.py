@@ -178,6 +178,7 @@ class ProviderCache:
     """Persists provider history (set by the operator; None keeps it in memory only)."""
     _announced: dict[str, int] = field(default_factory=dict)
     _waiting: dict[str, set[tuple[str, str, str]]] = field(default_factory=dict)
+    _resync_requests: dict[str, str] = field(default_factory=dict)
 
     def announce(self, name: str, generation: int) -> bool:
         """True once per provider generation: the provider reconciler then wakes its appliances.
@@ -186,6 +187,13 @@ class ProviderCache:
             return False
         self._announced[name] = generation
         return True
+
+    def resync_requested(self, name: str, request: str) -> bool:
+        """True when the provider's `reconcile-requested` annotation has a new value since the last
+        look. Not on the first look: a starting operator reconciles every appliance anyway."""
+        previous = self._resync_requests.get(name)
+        self._resync_requests[name] = request
+        return previous is not None and previous != request
 
     def wait_for(self, name: str, key: tuple[str, str, str]) -> None:
         """An appliance looked `name` up and it was missing: reconcile it when the provider comes."""
@@ -221,6 +229,7 @@ class ProviderCache:
         self._entries.pop(name, None)
         self._histories.pop(name, None)
         self._announced.pop(name, None)
+        self._resync_requests.pop(name, None)
 
 
 def load_entry(name: str, generation: int, spec: Mapping[str, Any]) -> ProviderEntry:
