@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+READ_CACHE_MAX = 64 * 1024
+"""Larger GET answers (long lists) are not remembered for `reuse`: a status page is small."""
+
 RequestObserver = Callable[[str, str, float], None]
 """Called with (operation, outcome, seconds) after every device request (metrics)."""
 
@@ -68,6 +71,8 @@ class Session:
         self.requests = 0
         self.opened: dict[str, dict[str, Any]] = {}
         """Per service with an open transaction: the values its `begin` captured (`begin.NAME`)."""
+        self._reads: dict[tuple[Any, ...], RawResponse] = {}
+        """Answers to plain GETs since the last other request (`_read_key`)."""
 
     def context(self, **extra: Any) -> TemplateContext:
         extra.setdefault("bootstrap", self.bootstrap_outputs)
@@ -159,10 +164,12 @@ class Session:
         name: str,
         *,
         landed: Callable[[], Awaitable[bool]] | None = None,
+        reuse: bool = False,
         **ctx: Any,
     ) -> Parsed:
         """Run one operation of a service; raise DeviceError when the device says it failed. A change
-        of a service with `begin` run outside a sync's transaction gets a transaction of its own."""
+        of a service with `begin` run outside a sync's transaction gets a transaction of its own.
+        `reuse`: a read may be answered by the same GET sent earlier in this session (`_read_key`)."""
         if self._needs_transaction(service, name):
             return await self._alone(service, name, landed, ctx)
         op = self.operation(service, name)
@@ -175,7 +182,9 @@ class Session:
         pagination = op.response.pagination
         if pagination is not None and isinstance(rendered, HttpRequest):
             return await self._paginated(rendered, op.response, pagination, where, f"{service}.{name}")
-        parsed, _ = await self._send(rendered, op.response, where, f"{service}.{name}", idempotent, landed)
+        parsed, _ = await self._send(
+            rendered, op.response, where, f"{service}.{name}", idempotent, landed, reuse=reuse
+        )
         for i, callback in enumerate(op.then):
             await self._callback(service, name, i, callback.ignore_errors, parsed, ctx)
         return parsed
@@ -250,6 +259,23 @@ class Session:
         resp = response or Response(format="json" if isinstance(call, HttpCall) else "cli")
         return await self._send(rendered, resp, where, where.rsplit(".", 1)[-1], True, None, check=False)
 
+    @staticmethod
+    def _read_key(rendered: RenderedOperation) -> tuple[Any, ...] | None:
+        """Plain GETs are remembered until any other request is sent (a write or a CLI command may
+        change what they return). Only a caller that asks (`reuse=True`) gets a remembered answer:
+        a version read right after the health check that read the same status page costs no second
+        request, while polls (a health check until the device reverted) always ask the device."""
+        if not isinstance(rendered, HttpRequest) or rendered.method.upper() != "GET":
+            return None
+        if rendered.json is not None or rendered.form is not None or rendered.content is not None:
+            return None
+        return (
+            rendered.connection,
+            rendered.path,
+            tuple(sorted(rendered.query.items())),
+            tuple(sorted(rendered.headers.items())),
+        )
+
     async def _send(
         self,
         rendered: RenderedOperation,
@@ -260,14 +286,22 @@ class Session:
         landed: Callable[[], Awaitable[bool]] | None,
         *,
         check: bool = True,
+        reuse: bool = False,
     ) -> tuple[Parsed, RawResponse]:
+        read_key = self._read_key(rendered)
+        if read_key is None:
+            self._reads.clear()
+        cached = self._reads.get(read_key) if read_key is not None and reuse else None
         started = time.monotonic()
         outcome = "error"
-        self.requests += 1
+        if cached is None:
+            self.requests += 1
         try:
-            raw = await self.connections.send(
+            raw = cached or await self.connections.send(
                 rendered, operation=operation, idempotent=idempotent, landed=landed
             )
+            if read_key is not None and 200 <= (raw.status or 0) < 300 and len(raw.text) <= READ_CACHE_MAX:
+                self._reads[read_key] = raw
             parsed = parse_response(
                 response,
                 raw,
@@ -293,5 +327,5 @@ class Session:
             outcome = "transient" if exc.transient else outcome
             raise
         finally:
-            if self.observe is not None:
+            if self.observe is not None and cached is None:
                 self.observe(operation, outcome, time.monotonic() - started)

@@ -55,7 +55,8 @@ async def device_version(session: Session) -> str | None:
     service = backup_service(session, up.VERSION_OPERATION)
     if service is None:
         return None
-    parsed = await session.run(service, up.VERSION_OPERATION)
+    # Often the same status page the health checks just read (OPNsense): no second request then.
+    parsed = await session.run(service, up.VERSION_OPERATION, reuse=True)
     value = (parsed.captured or {}).get(up.VERSION_CAPTURE)
     if value is None and isinstance(parsed.data, str):
         value = parsed.data.strip()
