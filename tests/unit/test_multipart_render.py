@@ -1,4 +1,4 @@
-"""Multipart bodies in the dictionary language: model rules, loader checks, rendering, httpx framing."""
+"""Multipart bodies in the dictionary language: model rules, loader checks, rendering, wire framing."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from vnf_operator.core.render import (
     render_operation,
 )
 from vnf_operator.core.rendered import HttpRequest, MultipartField
-from vnf_operator.transport.http import _multipart_files
+from vnf_operator.transport.http import FormPart, _multipart_parts, encode_multipart
 
 pytestmark = pytest.mark.unit
 
@@ -98,19 +98,34 @@ def test_loader_checks_part_templates_and_methods() -> None:
         load_provider_text(DICTIONARY.replace("contentType: text/xml", "contentType: 'text/xml\\r\\nX: y'"))
 
 
-def test_httpx_frames_files_and_plain_fields() -> None:
+def test_frames_files_and_plain_fields_as_httpx_did() -> None:
     req = HttpRequest(
         "api",
         "POST",
         "/r",
         multipart=(MultipartField("conffile", "<x/>", "c.xml", "text/xml"), MultipartField("keep", "1")),
     )
-    built = httpx.Request("POST", "http://127.0.0.1/r", files=_multipart_files(req))
-    body = built.read().decode()
-    assert built.headers["content-type"].startswith("multipart/form-data; boundary=")
-    assert 'name="conffile"; filename="c.xml"\r\nContent-Type: text/xml\r\n\r\n<x/>' in body
-    assert 'name="keep"\r\n\r\n1' in body
-    assert _multipart_files(HttpRequest("api", "GET", "/")) is None
+    parts = _multipart_parts(req)
+    assert parts is not None
+    body, ctype = encode_multipart(parts, boundary="b0")
+    assert ctype == "multipart/form-data; boundary=b0"
+    # httpx's framing, kept byte for byte when the transport moved to aiohttp
+    built = httpx.Request(
+        "POST",
+        "http://127.0.0.1/r",
+        files=[("conffile", ("c.xml", b"<x/>", "text/xml")), ("keep", (None, b"1"))],
+        headers={"Content-Type": ctype},
+    )
+    assert body == built.read()
+    text = body.decode()
+    assert 'name="conffile"; filename="c.xml"\r\nContent-Type: text/xml\r\n\r\n<x/>' in text
+    assert 'name="keep"\r\n\r\n1' in text
+    assert _multipart_parts(HttpRequest("api", "GET", "/")) is None
+
+
+def test_form_params_are_escaped() -> None:
+    body, _ = encode_multipart([FormPart('a"b\\c\n', b"v", 'f"\r.xml', "text/xml")], boundary="b")
+    assert b'name="a%22b\\\\c%0A"; filename="f%22%0D.xml"' in body
 
 
 def test_opnsense_restore_is_a_conffile_upload() -> None:

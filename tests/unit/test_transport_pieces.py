@@ -223,8 +223,10 @@ def test_library_logs_are_masked(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     logging.getLogger("httpx").info('HTTP Request: GET %s "200 OK"', "https://fw/api?key=Lib-Secret-123")
     logging.getLogger("asyncssh").info("[conn=1, chan=0]   Command: %s", "set password Unknown-Yet-9")
+    logging.getLogger("aiohttp.internal").debug("Dropped cookie %r for %s", "Lib-Secret-123", "fw")
     assert "Lib-Secret-123" not in caplog.text
     assert "https://fw/api?key=******" in caplog.text
+    assert "Dropped cookie '******' for fw" in caplog.text
     assert "Unknown-Yet-9" not in caplog.text
     assert "Command: <not logged>" in caplog.text
 

@@ -1,9 +1,10 @@
 """Keeping secrets out of the network libraries' own log lines.
 
-asyncssh logs every exec command line at INFO (`Command: ...`), httpx logs every request URL
-(query strings may carry an API key). A filter on those loggers masks every record with the
-maskers of the live transports, and drops asyncssh's command text altogether (a rendered line may
-carry a secret no masker knows yet, e.g. a password being set).
+asyncssh logs every exec command line at INFO (`Command: ...`), httpx (the broker client and the
+CLI) logs every request URL (query strings may carry an API key). aiohttp's client (device HTTP)
+logs no URLs, but its debug lines name cookies and hosts. A filter on those loggers masks every
+record with the maskers of the live transports, and drops asyncssh's command text altogether (a
+rendered line may carry a secret no masker knows yet, e.g. a password being set).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import weakref
 
 from vnf_operator.core.secrets import SecretMasker
 
-_LOGGERS = ("asyncssh", "httpx", "httpcore")
+_LOGGERS = ("asyncssh", "httpx", "httpcore", "aiohttp.client", "aiohttp.internal")
 _COMMAND = re.compile(r"(\b(?:Command|Subsystem):\s*).*$", re.MULTILINE)
 _maskers: weakref.WeakSet[SecretMasker] = weakref.WeakSet()
 _installed = False

@@ -5,7 +5,8 @@
   well: both hops); HTTP(S) goes through a local port forward on 127.0.0.1 (TLS is still verified
   end to end against the appliance's real name).
 - `HttpProxyDialer`: SSH through an `http://` proxy with `CONNECT host:port`. HTTP(S) through a
-  proxy is httpx's own `proxy=` (CONNECT for HTTPS).
+  proxy is aiohttp's own `proxy=` (CONNECT for HTTPS; an `https://` proxy is verified with the
+  device's context plus `proxy_ca_pem`).
 - broker: see `vnf_operator.transport.broker`.
 
 `make_http` / `make_ssh` build the right transport for a `ReachSettings`.

@@ -9,7 +9,7 @@ from transport_servers import Device, DeviceFactory, Pki
 
 from vnf_operator.core.errors import TransportError, VerificationError
 from vnf_operator.core.rendered import HttpRequest
-from vnf_operator.transport.http import HttpTransport
+from vnf_operator.transport.http import HttpTransport, shared_ssl_context
 from vnf_operator.transport.settings import HttpSettings
 
 pytestmark = pytest.mark.integration
@@ -71,6 +71,12 @@ async def test_plain_http_and_host_header(device_factory: DeviceFactory) -> None
         assert json.loads(resp.text)["host"] == plain.url.removeprefix("http://")
     finally:
         await t.aclose()
+
+
+async def test_ssl_contexts_are_shared_per_ca(pki: Pki) -> None:
+    ctx = await shared_ssl_context(pki.ca_pem)
+    assert await shared_ssl_context(pki.ca_pem) is ctx
+    assert await shared_ssl_context(pki.other_ca_pem) is not ctx
 
 
 async def test_bad_ca_pem_is_a_verification_error(device: Device) -> None:
