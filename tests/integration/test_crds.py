@@ -162,7 +162,14 @@ REJECTED: list[tuple[str, dict[str, Any], list[str]]] = [
     (
         "proxy-url-bad-scheme",
         changed(APPLIANCE, {"spec": {"reach": {"mode": "proxy", "proxy": {"url": "ftp://127.0.0.1"}}}}),
-        ["spec.reach.proxy.url", "must be an http://, socks5:// or socks5h:// URL"],
+        ["spec.reach.proxy.url", "must be an http:// URL (HTTP CONNECT; SOCKS is not supported)"],
+    ),
+    (
+        "proxy-url-socks",
+        changed(
+            APPLIANCE, {"spec": {"reach": {"mode": "proxy", "proxy": {"url": "socks5://127.0.0.1:1080"}}}}
+        ),
+        ["spec.reach.proxy.url", "SOCKS is not supported"],
     ),
     (
         "overridden-without-protected",

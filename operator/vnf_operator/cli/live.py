@@ -449,7 +449,7 @@ def build_target(lp: LoadedProvider, opts: Mapping[str, Any]) -> Target:
         local[JUMP] = data
         spec["reach"] = {"mode": "jumpHost", "jumpHost": jump}
     elif opts.get("proxy"):
-        url = _url(opts["proxy"], "--proxy", ("http", "https", "socks5", "socks5h"))
+        url = _url(opts["proxy"], "--proxy", ("http", "https"))
         password = urlsplit(url).password
         if password:
             masker.add(password)
