@@ -152,6 +152,10 @@ class ComparisonRules:
     owner_marker: str | None = None
     owner_match: Literal["contains", "prefix"] = "contains"
     collection: str = "items"
+    _key_rules: tuple[tuple[str, FieldRule | None], ...] | None = field(
+        init=False, repr=False, compare=False, default=None
+    )
+    """The key fields with their rules, when every key is a plain field (see `_fast_key`)."""
 
     def __post_init__(self) -> None:
         keys = (self.key_fields,) if isinstance(self.key_fields, str) else tuple(self.key_fields)
@@ -170,6 +174,7 @@ class ComparisonRules:
         object.__setattr__(self, "key_fields", keys)
         object.__setattr__(self, "ignore_fields", frozenset(self.ignore_fields))
         object.__setattr__(self, "field_rules", MappingProxyType(dict(self.field_rules)))
+        object.__setattr__(self, "_key_rules", _plain_key_rules(keys, self.field_rules))
 
 
 # --------------------------------------------------------------------------- plan records
@@ -426,9 +431,47 @@ def _extract_key(normalized: Mapping[str, Any], rules: ComparisonRules) -> tuple
     return tuple(parts), None
 
 
+def _plain_key_rules(
+    key_fields: Sequence[str], field_rules: Mapping[str, FieldRule]
+) -> tuple[tuple[str, FieldRule | None], ...] | None:
+    """Key fields with their rules, or None when a key's normalised value depends on more than
+    its own field (a dotted key, or dotted rules reaching into it)."""
+    for name in key_fields:
+        if len(split_path(name)) != 1:
+            return None
+        for other in field_rules:
+            parts = split_path(other)
+            if len(parts) > 1 and parts[0] == name:
+                return None
+    return tuple((name, field_rules.get(name)) for name in key_fields)
+
+
+def _fast_key(item: Mapping[str, Any], rules: ComparisonRules) -> tuple[Key | None, str | None]:
+    """`_extract_key(_normalized_full(item))` normalising only the key fields: what
+    `normalize_item` makes of a plain field with no dotted rules below it."""
+    if rules._key_rules is None:
+        return _extract_key(_normalized_full(item, rules), rules)
+    parts: list[Any] = []
+    for name, rule in rules._key_rules:
+        value = item.get(name) if name in item else None
+        if rule is not None:
+            if rule.ignore:
+                value = None
+            else:
+                if value is not None:
+                    value = normalize_value(value, rule, keep_unknown=True, apply_defaults=True)
+                if value is None and rule.has_default:
+                    value = normalize_value(rule.default, rule, keep_unknown=True, apply_defaults=True)
+        part = _key_part(value)
+        if part is None:
+            return None, name
+        parts.append(part)
+    return tuple(parts), None
+
+
 def item_key(item: Mapping[str, Any], rules: ComparisonRules) -> Key | None:
     """The natural key of an item (either side), or None when a key field is absent or empty."""
-    return _extract_key(_normalized_full(item, rules), rules)[0]
+    return _fast_key(item, rules)[0]
 
 
 def _device_id(item: Mapping[str, Any], rules: ComparisonRules) -> DeviceId:
@@ -520,6 +563,11 @@ def _comparable(item: Mapping[str, Any], rules: ComparisonRules, *, desired: boo
     fields removed."""
     apply_defaults = not desired or rules.mode == "exact"
     norm = normalize_item(item, rules.field_rules, keep_unknown=True, apply_defaults=apply_defaults)
+    return _drop_uncompared(norm, rules)
+
+
+def _drop_uncompared(norm: dict[str, Any], rules: ComparisonRules) -> dict[str, Any]:
+    """`norm` (changed in place) without the id and the ignored fields."""
     if rules.id_field is not None:
         _drop_path(norm, rules.id_field)
     for path in rules.ignore_fields:
@@ -730,8 +778,11 @@ def _observe(
         if not isinstance(raw, Mapping):
             observed.append(_Actual(index, {}, None, None, False, False, {}))
             continue
+        # One normalisation serves the key, the protected patterns and (its id and ignored
+        # fields dropped afterwards) the comparison: `_comparable(raw, desired=False)`.
         normalized = _normalized_full(raw, rules)
         key, _ = _extract_key(normalized, rules)
+        protected = any(_pattern_matches(raw, normalized, p, rules) for p in patterns)
         observed.append(
             _Actual(
                 index=index,
@@ -739,8 +790,8 @@ def _observe(
                 key=key,
                 device_id=_device_id(raw, rules),
                 owned=is_owned(raw, rules),
-                protected=any(_pattern_matches(raw, normalized, p, rules) for p in patterns),
-                comparable=_comparable(raw, rules, desired=False),
+                protected=protected,
+                comparable=_drop_uncompared(normalized, rules),
             )
         )
     return observed
@@ -752,7 +803,13 @@ def _read_desired(desired: Sequence[Mapping[str, Any]], rules: ComparisonRules) 
     for index, raw in enumerate(desired):
         if not isinstance(raw, Mapping):
             raise PlanError(f"desired {rules.collection}[{index}] is not a mapping")
-        key, missing = _extract_key(_normalized_full(raw, rules), rules)
+        if rules.mode == "exact":  # the comparable view is the full one, id and ignored fields dropped
+            normalized = _normalized_full(raw, rules)
+            key, missing = _extract_key(normalized, rules)
+            comparable = _drop_uncompared(normalized, rules)
+        else:
+            key, missing = _fast_key(raw, rules)
+            comparable = None
         if key is None:
             raise MissingKeyError(index, missing or "?", collection=rules.collection)
         if key in seen:
@@ -760,7 +817,9 @@ def _read_desired(desired: Sequence[Mapping[str, Any]], rules: ComparisonRules) 
                 key, seen[key], index, key_fields=rules.key_fields, collection=rules.collection
             )
         seen[key] = index
-        wanted.append(_Desired(index, raw, key, _comparable(raw, rules, desired=True)))
+        if comparable is None:
+            comparable = _comparable(raw, rules, desired=True)
+        wanted.append(_Desired(index, raw, key, comparable))
     return wanted
 
 

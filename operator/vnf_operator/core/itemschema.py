@@ -60,33 +60,32 @@ def _port(value: Any) -> int | None:
 
 def type_problem(ftype: FieldType, value: Any) -> str | None:
     """Why `value` is not of `ftype` (None when it is). Lists and objects are checked elsewhere."""
-    shown = _show(value)
+    # The value is shown only in a problem (json.dumps for every valid value would be most of the cost).
     if ftype is FieldType.STRING:
-        return None if isinstance(value, str) else f"{shown} is not a string"
+        return None if isinstance(value, str) else f"{_show(value)} is not a string"
     if ftype is FieldType.INTEGER:
-        return None if _is_int(value) else f"{shown} is not an integer"
+        return None if _is_int(value) else f"{_show(value)} is not an integer"
     if ftype is FieldType.NUMBER:
-        return None if _is_number(value) else f"{shown} is not a number"
+        return None if _is_number(value) else f"{_show(value)} is not a number"
     if ftype is FieldType.BOOLEAN:
-        return None if isinstance(value, bool) else f"{shown} is not a boolean (true or false)"
+        return None if isinstance(value, bool) else f"{_show(value)} is not a boolean (true or false)"
     if ftype is FieldType.PORT:
         p = _port(value)
-        return None if p is not None and 1 <= p <= 65535 else f"{shown} is not a valid port (1-65535)"
+        return None if p is not None and 1 <= p <= 65535 else f"{_show(value)} is not a valid port (1-65535)"
     if ftype is FieldType.PORT_RANGE:
-        if _is_int(value):
-            value = str(value)
-        m = _PORT_RANGE.match(value) if isinstance(value, str) else None
+        text = str(value) if _is_int(value) else value
+        m = _PORT_RANGE.match(text) if isinstance(text, str) else None
         if m:
             lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
             if 1 <= lo <= hi <= 65535:
                 return None
-        return f"{shown} is not a valid port or port range (80, 80-90)"
+        return f"{_show(value)} is not a valid port or port range (80, 80-90)"
     if ftype is FieldType.LIST:
-        return None if isinstance(value, list) else f"{shown} is not a list"
+        return None if isinstance(value, list) else f"{_show(value)} is not a list"
     if ftype is FieldType.OBJECT:
-        return None if isinstance(value, dict) else f"{shown} is not an object"
+        return None if isinstance(value, dict) else f"{_show(value)} is not an object"
     if not isinstance(value, str):
-        return f"{shown} is not a valid {_NAMES[ftype]}"
+        return f"{_show(value)} is not a valid {_NAMES[ftype]}"
     try:
         if ftype is FieldType.IPV4:
             ipaddress.IPv4Address(value)
@@ -101,7 +100,7 @@ def type_problem(ftype: FieldType, value: Any) -> str | None:
         elif ftype is FieldType.HOSTNAME and not _HOSTNAME.match(value):
             raise ValueError(value)
     except ValueError:
-        return f"{shown} is not a valid {_NAMES[ftype]}"
+        return f"{_show(value)} is not a valid {_NAMES[ftype]}"
     return None
 
 
@@ -224,6 +223,38 @@ def _path(base: str, parts: Sequence[Any]) -> str:
     return out
 
 
+def _conforms(fields: Mapping[str, FieldSpec], item: dict[str, Any]) -> bool:
+    """True only when the schema of `fields` (`object_schema`) finds no problem in `item`: the same
+    checks in plain Python, so the common valid item skips jsonschema, which then runs only to
+    word the problems. False may also mean "not sure"."""
+    for name, value in item.items():
+        spec = fields.get(name)
+        if spec is None or not _value_conforms(spec, value):
+            return False
+    return all(name in item for name, spec in fields.items() if spec.required)
+
+
+def _value_conforms(spec: FieldSpec, value: Any) -> bool:
+    if spec.type is FieldType.OBJECT:
+        return isinstance(value, dict) and (not spec.fields or _conforms(spec.fields, value))
+    if spec.type is FieldType.LIST:
+        if not isinstance(value, list):
+            return False
+        if spec.min_length is not None and len(value) < spec.min_length:
+            return False
+        if spec.max_length is not None and len(value) > spec.max_length:
+            return False
+        items = spec.items
+        return items is None or all(_value_conforms(items, v) for v in value)
+    return value_problem(spec, value) is None
+
+
+def _check(validator: Any, fields: Mapping[str, FieldSpec], item: Any, where: str) -> list[Problem]:
+    if isinstance(item, dict) and _conforms(fields, item):
+        return []
+    return _problems(validator, item, where)
+
+
 def _problems(validator: Any, item: Any, where: str) -> list[Problem]:
     if not isinstance(item, dict):
         return [Problem(where, f"{_show(item)} is not an object (a mapping of field names to values)")]
@@ -256,7 +287,7 @@ def apply_defaults(fields: Mapping[str, FieldSpec], item: Mapping[str, Any]) -> 
     for name, spec in fields.items():
         if name not in out:
             if spec.default is not None:
-                out[name] = copy.deepcopy(spec.default)
+                out[name] = _copy_default(spec.default)
             elif spec.type is FieldType.OBJECT and spec.fields and _has_defaults(spec.fields):
                 out[name] = apply_defaults(spec.fields, {})
         elif spec.type is FieldType.OBJECT and spec.fields and isinstance(out[name], Mapping):
@@ -271,6 +302,11 @@ def apply_defaults(fields: Mapping[str, FieldSpec], item: Mapping[str, Any]) -> 
                 apply_defaults(spec.items.fields, v) if isinstance(v, Mapping) else v for v in out[name]
             ]
     return out
+
+
+def _copy_default(value: Any) -> Any:
+    # deepcopy returns a scalar itself; skip its dispatch for the common scalar default
+    return value if isinstance(value, str | int | float) else copy.deepcopy(value)
 
 
 def _has_defaults(fields: Mapping[str, FieldSpec]) -> bool:
@@ -296,7 +332,7 @@ def validate_fields(
             )
             continue
         full = apply_defaults(fields, item)
-        problems += _problems(validator, full, iw)
+        problems += _check(validator, fields, full, iw)
         out.append(full)
     if problems:
         raise ItemValidationError(problems)
@@ -329,7 +365,7 @@ def validate_item(service: Service, item: Any, *, where: str) -> dict[str, Any]:
     if not isinstance(item, Mapping):
         raise ItemValidationError([Problem(where, f"{_show(item)} is not an object")])
     full = apply_defaults(service.fields, item)
-    problems = _problems(validator, full, where)
+    problems = _check(validator, service.fields, full, where)
     if problems:
         raise ItemValidationError(problems)
     return full
@@ -339,7 +375,7 @@ def validate_params(operation: Operation, params: Mapping[str, Any] | None, *, w
     """Validate the parameters of a custom operation; returns them with defaults applied."""
     validator = _validator_for(operation, operation.parameters)
     full = apply_defaults(operation.parameters, params or {})
-    problems = _problems(validator, full, where)
+    problems = _check(validator, operation.parameters, full, where)
     if problems:
         raise ItemValidationError(problems)
     return full

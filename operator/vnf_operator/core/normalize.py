@@ -20,6 +20,7 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from types import MappingProxyType
 from typing import Any, Final
 
@@ -127,6 +128,10 @@ class FieldRule:
     unordered: bool = False
     separator: str | None = ","
     fields: Mapping[str, FieldRule] = field(default_factory=dict)
+    # Derived once here (normalising runs per field per item on every reconcile).
+    _any_folded: frozenset[str] = field(init=False, repr=False, compare=False, default=frozenset())
+    _folded_map: Mapping[str, Any] = field(init=False, repr=False, compare=False, default_factory=dict)
+    _choice_texts: tuple[tuple[str, Any], ...] = field(init=False, repr=False, compare=False, default=())
 
     def __post_init__(self) -> None:
         kind = _TYPE_ALIASES.get(self.type, self.type)
@@ -137,6 +142,18 @@ class FieldRule:
         object.__setattr__(self, "fields", _freeze_rules(self.fields))
         object.__setattr__(self, "any_values", tuple(self.any_values))
         object.__setattr__(self, "choices", tuple(self.choices))
+        object.__setattr__(
+            self, "_any_folded", frozenset(w.lower() for w in self.any_values if isinstance(w, str))
+        )
+        folded: dict[str, Any] = {}
+        for key, mapped in self.value_map.items():
+            if isinstance(key, str):
+                folded.setdefault(key.lower(), mapped)  # the first key of a case-folded spelling wins
+        object.__setattr__(self, "_folded_map", MappingProxyType(folded))
+        texts = tuple(
+            (text.lower(), choice) for choice in self.choices if (text := scalar_text(choice)) is not None
+        )
+        object.__setattr__(self, "_choice_texts", texts)
 
     @property
     def has_default(self) -> bool:
@@ -153,10 +170,16 @@ class FieldRule:
 
 def split_path(path: str) -> list[str]:
     """Split a dotted path; a leading dot belongs to the first name (`.id` is one name)."""
+    return list(_parts(path))
+
+
+@lru_cache(maxsize=4096)
+def _parts(path: str) -> tuple[str, ...]:
+    """`split_path`, cached and immutable (the same field names are split for every item)."""
     parts = path.split(".")
     if parts and parts[0] == "" and len(parts) > 1:
         parts = ["." + parts[1], *parts[2:]]
-    return parts
+    return tuple(parts)
 
 
 _MISSING: Final = object()
@@ -167,7 +190,7 @@ def get_path(item: Mapping[str, Any], path: str, default: Any = None) -> Any:
     if path in item:
         return item[path]
     node: Any = item
-    for part in split_path(path):
+    for part in _parts(path):
         if not isinstance(node, Mapping) or part not in node:
             return default
         node = node[part]
@@ -178,7 +201,7 @@ def rule_for_path(rules: Mapping[str, FieldRule], path: str) -> FieldRule | None
     """The rule governing a dotted path: a rule named by the whole path, or nested `fields`."""
     if path in rules:
         return rules[path]
-    parts = split_path(path)
+    parts = _parts(path)
     current: Mapping[str, FieldRule] = rules
     found: FieldRule | None = None
     for i, part in enumerate(parts):
@@ -197,6 +220,8 @@ def rule_for_path(rules: Mapping[str, FieldRule], path: str) -> FieldRule | None
 
 def scalar_text(value: Any) -> str | None:
     """The canonical text of a JSON scalar (`True` → `"true"`, `1500.0` → `"1500"`); None otherwise."""
+    if isinstance(value, str):
+        return value
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
@@ -205,8 +230,6 @@ def scalar_text(value: Any) -> str | None:
         if math.isfinite(value) and value.is_integer():
             return str(int(value))
         return repr(value)
-    if isinstance(value, str):
-        return value
     return None
 
 
@@ -276,10 +299,22 @@ def _to_bool(value: Any) -> bool | None:
     return None
 
 
+# Parsing addresses is the costliest coercion and devices report the same few again and again:
+# the results are cached by text (None: not valid, which `_coerce` treats like a ValueError).
+
+
 def _to_address(value: Any, version: int | None) -> str | None:
     if not isinstance(value, str):
         return None
-    iface = ipaddress.ip_interface(value.strip())
+    return _address_text(value.strip(), version)
+
+
+@lru_cache(maxsize=4096)
+def _address_text(text: str, version: int | None) -> str | None:
+    try:
+        iface = ipaddress.ip_interface(text)
+    except ValueError:
+        return None
     if version is not None and iface.version != version:
         return None
     if iface.network.prefixlen != iface.max_prefixlen:
@@ -290,10 +325,17 @@ def _to_address(value: Any, version: int | None) -> str | None:
 def _to_cidr(value: Any, network: bool) -> str | None:
     if not isinstance(value, str):
         return None
-    text = value.strip()
-    if network:
-        return ipaddress.ip_network(text, strict=False).with_prefixlen
-    return ipaddress.ip_interface(text).with_prefixlen
+    return _cidr_text(value.strip(), network)
+
+
+@lru_cache(maxsize=4096)
+def _cidr_text(text: str, network: bool) -> str | None:
+    try:
+        if network:
+            return ipaddress.ip_network(text, strict=False).with_prefixlen
+        return ipaddress.ip_interface(text).with_prefixlen
+    except ValueError:
+        return None
 
 
 def _to_port(value: Any) -> int | None:
@@ -339,13 +381,13 @@ def _sort_token(value: Any) -> tuple[int, Any]:
 
 
 def _map_value(value: Any, rule: FieldRule) -> Any:
+    if not rule._any_folded and not rule.value_map:
+        return value
     text = scalar_text(value)
     if text is None:
         return value
-    if rule.any_values:
-        folded = text.strip().lower()
-        if any(folded == word.lower() for word in rule.any_values):
-            return ANY
+    if rule._any_folded and text.strip().lower() in rule._any_folded:
+        return ANY
     if rule.value_map:
         if text in rule.value_map:
             return rule.value_map[text]
@@ -354,9 +396,8 @@ def _map_value(value: Any, rule: FieldRule) -> Any:
             return rule.value_map[stripped]
         if rule.case_insensitive:
             folded = stripped.lower()
-            for key, mapped in rule.value_map.items():
-                if key.lower() == folded:
-                    return mapped
+            if folded in rule._folded_map:
+                return rule._folded_map[folded]
     return value
 
 
@@ -385,9 +426,9 @@ def _coerce(value: Any, rule: FieldRule, *, keep_unknown: bool, apply_defaults: 
         text = _to_text(value)
         if text is None:
             return None
-        for choice in rule.choices:
-            choice_text = scalar_text(choice)
-            if choice_text is not None and choice_text.lower() == text.strip().lower():
+        folded = text.strip().lower()
+        for choice_text, choice in rule._choice_texts:
+            if choice_text == folded:
                 return choice
         return text
     if kind == "list":
@@ -457,14 +498,16 @@ def normalize_item(
       (normalised) default. Dotted rules reach into nested objects that exist; a missing
       parent object is not invented.
     """
-    top: dict[str, FieldRule] = {}
+    top: Mapping[str, FieldRule] = rules
     nested: dict[str, dict[str, FieldRule]] = {}
-    for name, rule in rules.items():
-        parts = split_path(name)
-        if len(parts) == 1 or name in item:
-            top[name] = rule
-        else:
-            nested.setdefault(parts[0], {})[".".join(parts[1:])] = rule
+    if any("." in name for name in rules):
+        top = {}
+        for name, rule in rules.items():
+            parts = _parts(name)
+            if len(parts) == 1 or name in item:
+                top[name] = rule
+            else:
+                nested.setdefault(parts[0], {})[".".join(parts[1:])] = rule
 
     result: dict[str, Any] = {}
     for name, value in item.items():
@@ -513,9 +556,29 @@ _SPEC_KEYS: Final = {
 }
 
 
+# Rules of immutable specs (the frozen pydantic `FieldSpec`s of a loaded dictionary), by identity:
+# the engine builds a service's rules on every sync. The spec is kept with its rule, so an id is
+# never reused while its entry lives.
+_RULES: dict[int, tuple[object, FieldRule]] = {}
+_RULES_MAX = 4096
+
+
 def _rule_from_spec(spec: Any) -> FieldRule:
-    if hasattr(spec, "model_dump"):
-        spec = spec.model_dump(by_alias=False)
+    if not hasattr(spec, "model_dump"):
+        return _build_rule(spec)
+    hit = _RULES.get(id(spec))
+    if hit is not None and hit[0] is spec:
+        return hit[1]
+    rule = _build_rule(spec.model_dump(by_alias=False))
+    config = getattr(spec, "model_config", None)
+    if isinstance(config, Mapping) and config.get("frozen"):
+        if len(_RULES) >= _RULES_MAX:
+            _RULES.clear()
+        _RULES[id(spec)] = (spec, rule)
+    return rule
+
+
+def _build_rule(spec: Any) -> FieldRule:
     if not isinstance(spec, Mapping):
         raise TypeError(f"a field spec must be a mapping, not {type(spec).__name__}")
     data = {_SPEC_KEYS.get(k, k): v for k, v in spec.items()}

@@ -57,6 +57,7 @@ from vnf_operator.core.templating import (
     evaluate,
     render,
     render_text,
+    scoped_context,
 )
 
 
@@ -292,7 +293,7 @@ def _render_http(
         raise DictionaryError([Problem(f"{where}.connection", f"needs {what}, which the dictionary lacks")])
     conn = d.connections[conn_name]
     assert isinstance(conn, HttpConnection)
-    m = _mapping(d, ctx, conn_name, marker)
+    m = scoped_context(_mapping(d, ctx, conn_name, marker))
     path = render_text(call.path, Kind.PATH, m, where=f"{where}.path")
     if not path.startswith("/"):
         path = "/" + path

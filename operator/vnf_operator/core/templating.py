@@ -208,6 +208,13 @@ class ScopeList(Sequence[Any]):
 
 
 def _wrap(value: Any, path: str) -> Any:
+    kind = type(value)  # exact types first: context data is mostly plain JSON
+    if kind is str:
+        return value
+    if kind is dict:
+        return Scope(value, path)
+    if kind is list:
+        return ScopeList(value, path)
     if isinstance(value, Scope | ScopeList | str):
         return value
     if isinstance(value, Mapping):
@@ -499,6 +506,13 @@ def _syntax_message(e: TemplateSyntaxError) -> str:
     return f"template syntax error{line}: {e.message}"
 
 
+def _flat_globals(template: jinja2.Template) -> jinja2.Template:
+    """Jinja keeps a template's globals as a ChainMap over the environment's, and copies them into
+    every render's context (slow for a ChainMap). Ours never change after `_make_env`: one dict."""
+    template.globals = dict(template.globals)
+    return template
+
+
 @lru_cache(maxsize=8192)
 def _compile(source: str, kind: Kind) -> CompiledTemplate:
     env = _ENVS[kind]
@@ -518,9 +532,10 @@ def _compile(source: str, kind: Kind) -> CompiledTemplate:
             ):
                 try:
                     expression = env.compile_expression(m.group(1), undefined_to_none=False)
+                    _flat_globals(expression._template)
                 except TemplateSyntaxError:
                     expression = None
-        template = None if _is_static(source) else env.from_string(ast)
+        template = None if _is_static(source) else _flat_globals(env.from_string(ast))
     except TemplateSyntaxError as e:
         raise _CompileFailed(_syntax_message(e)) from None
     except (RecursionError, MemoryError):
@@ -542,6 +557,7 @@ def _compile_expression(source: str) -> CompiledExpression:
     try:
         ast = env.parse("{{ " + source + " }}")
         expression = env.compile_expression(source, undefined_to_none=False)
+        _flat_globals(expression._template)
     except TemplateSyntaxError as e:
         raise _CompileFailed(_syntax_message(e)) from None
     except (RecursionError, MemoryError):
@@ -597,12 +613,30 @@ class Snippets(Mapping[str, Any]):
         return len(self._sources)
 
 
-def _scoped(context: Mapping[str, Any], kind: Kind, depth: int, where: str) -> dict[str, Any]:
-    out: dict[str, Any] = {}
+class ScopedContext(dict[str, Any]):
+    """A context whose values are wrapped already (`scoped_context`)."""
+
+
+def scoped_context(context: Mapping[str, Any]) -> ScopedContext:
+    """`context` with its values wrapped once, for a call whose templates (a body's leaves) all
+    render with it: rendering then copies it instead of wrapping every value for every template."""
+    out = ScopedContext()
     for k, v in context.items():
-        if k == "templates":
-            continue
-        out[k] = _wrap(v, k)
+        out[k] = v if k == "templates" else _wrap(v, k)
+    return out
+
+
+def _scoped(context: Mapping[str, Any], kind: Kind, depth: int, where: str) -> dict[str, Any]:
+    out: dict[str, Any]
+    if type(context) is ScopedContext:
+        out = dict(context)
+        out.pop("templates", None)
+    else:
+        out = {}
+        for k, v in context.items():
+            if k == "templates":
+                continue
+            out[k] = _wrap(v, k)
     sources = context.get("templates")
     out["templates"] = Snippets(sources if isinstance(sources, Mapping) else {}, kind, context, depth, where)
     out["omit"] = OMIT

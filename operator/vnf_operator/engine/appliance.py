@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,7 +22,7 @@ from typing import Any
 from vnf_operator.core import diff
 from vnf_operator.core import revisions as rv
 from vnf_operator.core.errors import ItemValidationError, TransportError, VnfError
-from vnf_operator.core.itemschema import validate_items
+from vnf_operator.core.itemschema import apply_defaults, validate_items
 from vnf_operator.core.model import Policy, ProviderDictionary
 from vnf_operator.core.rollout import version_matches
 from vnf_operator.core.status import ApplianceResults, Step, assemble_status
@@ -154,6 +155,7 @@ class ApplianceReconciler:
         self._synced: set[tuple[str, str]] = set()
         # When each appliance's bootstrap `neededWhen` probe last ran (bootstrap.probe_due).
         self._probed: dict[tuple[str, str], float] = {}
+        self._valid_specs = ValidSpecs()
         self.probe_interval = float(os.environ.get("VNF_BOOTSTRAP_PROBE_SECONDS", DEFAULT_PROBE_INTERVAL))
         # Revision history and backups need the Kubernetes client; the resolver's reader is it in the
         # operator (a test double without those calls leaves both features off).
@@ -302,7 +304,14 @@ class ApplianceReconciler:
 
         # 2. validate every desired item before touching anything
         services_spec: dict[str, Any] = target.state["services"]
-        validated, problems = _validate(dictionary, services_spec, pname)
+        # target.hash is the hash of target.state, whose services these are
+        validated, problems = _validate(
+            dictionary,
+            services_spec,
+            pname,
+            seen=self._valid_specs,
+            key=(str(meta.get("uid") or ""), target.hash),
+        )
         if problems:
             msg = "; ".join(problems[:5]) + (f" (+{len(problems) - 5} more)" if len(problems) > 5 else "")
             if target.mode != "spec" and target.revision is not None:
@@ -685,7 +694,58 @@ class ApplianceReconciler:
         await backups.done(body)
 
 
+class ValidSpecs:
+    """The desired state each appliance last validated clean, with the dictionary it validated
+    against: a resync of an unchanged spec skips the schema check (its items only get their
+    defaults again, fresh copies each time). Bounded: the least recently used appliance goes first."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._seen: OrderedDict[str, tuple[ProviderDictionary, str, str]] = OrderedDict()
+
+    def known(self, uid: str, dictionary: ProviderDictionary, pname: str, digest: str) -> bool:
+        hit = self._seen.get(uid)
+        if hit is None or hit[0] is not dictionary or hit[1:] != (pname, digest):
+            return False
+        self._seen.move_to_end(uid)
+        return True
+
+    def add(self, uid: str, dictionary: ProviderDictionary, pname: str, digest: str) -> None:
+        self._seen[uid] = (dictionary, pname, digest)
+        self._seen.move_to_end(uid)
+        while len(self._seen) > self.size:
+            self._seen.popitem(last=False)
+
+
 def _validate(
+    dictionary: ProviderDictionary,
+    services_spec: Mapping[str, Any],
+    pname: str,
+    *,
+    seen: ValidSpecs | None = None,
+    key: tuple[str, str] = ("", ""),
+) -> tuple[dict[str, list[dict[str, Any]]], list[str]]:
+    """Desired items with defaults applied, or the problems found. With `seen` and `key`
+    (appliance uid, hash of the desired state holding `services_spec`), a state that validated
+    clean against this dictionary before is not checked again."""
+    uid, digest = key
+    cache = seen if uid and digest else None
+    if cache is not None and cache.known(uid, dictionary, pname, digest):
+        return {
+            sname: [apply_defaults(dictionary.services[sname].fields, item) for item in _items(sspec)]
+            for sname, sspec in services_spec.items()
+        }, []
+    validated, problems = _check_services(dictionary, services_spec, pname)
+    if cache is not None and not problems:
+        cache.add(uid, dictionary, pname, digest)
+    return validated, problems
+
+
+def _items(sspec: Any) -> Any:
+    return (sspec or {}).get("items") or []
+
+
+def _check_services(
     dictionary: ProviderDictionary, services_spec: Mapping[str, Any], pname: str
 ) -> tuple[dict[str, list[dict[str, Any]]], list[str]]:
     validated: dict[str, list[dict[str, Any]]] = {}
@@ -698,7 +758,7 @@ def _validate(
         try:
             validated[sname] = validate_items(
                 dictionary.services[sname],
-                (sspec or {}).get("items") or [],
+                _items(sspec),
                 where=f"spec.services.{sname}.items",
             )
         except ItemValidationError as exc:
