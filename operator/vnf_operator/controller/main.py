@@ -85,6 +85,7 @@ async def startup(settings: kopf.OperatorSettings, logger: Any, **_: Any) -> Non
     fmt = os.environ.get("VNF_LOG_FORMAT", "text")
     configure_logging(os.environ.get("VNF_LOG_LEVEL", "INFO"), "json" if fmt == "json" else "text")
     memory.limit_arenas()  # before any worker thread exists
+    memory.small_tls_read_buffers()
     STATE = OperatorState.from_env()
     await STATE.start()
     STATE.tasks.append(asyncio.create_task(STATE.queue.run(STATE.workers, _reconcile)))

@@ -530,6 +530,13 @@ def device_app(device: Device) -> web.Application:
     async def hello(request: web.Request) -> web.Response:
         return web.json_response({"hello": "world", "host": request.headers.get("Host", "")})
 
+    @routes.get("/api/large")
+    async def large(request: web.Request) -> web.Response:
+        """`kib` KiB of numbered lines (a long list page)."""
+        size = int(request.query.get("kib", "300")) * 1024
+        lines = "".join(f"{i:09d}\n" for i in range(size // 10 + 1))
+        return web.Response(text=lines[:size])
+
     app = web.Application(middlewares=[count])
     app.add_routes(routes)
     return app
