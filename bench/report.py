@@ -219,19 +219,26 @@ def render_markdown(results: Mapping[str, Any]) -> str:
             "",
             "## No-op resync (nothing changed; trigger: one annotation on the provider, or one per appliance)",
             "",
-            "| size | trigger | wall s | annotating s | device req / appliance | writes | apiserver req / appliance "
+            "Steady state (every resync after the first re-check); `first`: the first re-check after the cold"
+            " run, which writes each status once (its plan is empty now).",
+            "",
+            "| size | run | trigger | wall s | annotating s | device req / appliance | writes | apiserver req / appliance "
             "| operator CPU ms / appliance | waited for idle s | ok |",
-            "|---|---|---|---|---|---|---|---|---|---|",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for s in sizes:
-            n = s.get("noop") or {}
-            lines.append(
-                f"| {s['size']} | {n.get('trigger', 'appliances')} | {_fmt(n.get('wall_s'))} | {_fmt(n.get('annotate_s'))} "
-                f"| {_fmt(_get(n, 'device_requests', 'per_appliance'), 1)} "
-                f"| {_get(n, 'device_requests', 'writes')} | {_fmt(n.get('apiserver_per_appliance'), 1)} "
-                f"| {_fmt(n.get('operator_cpu_ms_per_appliance'), 1)} | {_fmt(n.get('waited_for_idle_s'), 1)} "
-                f"| {n.get('ok')} |"
-            )
+            steady = s.get("noop") or {}
+            for run, n in (("steady", steady), ("first", steady.get("first") or {})):
+                if not n:
+                    continue
+                lines.append(
+                    f"| {s['size']} | {run} | {n.get('trigger', 'appliances')} | {_fmt(n.get('wall_s'))} "
+                    f"| {_fmt(n.get('annotate_s'))} "
+                    f"| {_fmt(_get(n, 'device_requests', 'per_appliance'), 1)} "
+                    f"| {_get(n, 'device_requests', 'writes')} | {_fmt(n.get('apiserver_per_appliance'), 1)} "
+                    f"| {_fmt(n.get('operator_cpu_ms_per_appliance'), 1)} | {_fmt(n.get('waited_for_idle_s'), 1)} "
+                    f"| {n.get('ok')} |"
+                )
     if any(s.get("change") for s in sizes):
         lines += [
             "",

@@ -29,6 +29,8 @@ def operator_counters(text: str) -> dict[str, float]:
         "requeue_after": metric_sum(
             text, "vnfop_reconcile_total", controller="vnfappliance", result="requeue_after"
         ),
+        "status_written": metric_sum(text, "vnfop_status_writes_total", result="written"),
+        "status_skipped": metric_sum(text, "vnfop_status_writes_total", result="skipped"),
     }
 
 

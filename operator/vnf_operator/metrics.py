@@ -205,6 +205,13 @@ class Metrics:
             registry=r,
         )
 
+        self.status_writes = Counter(
+            f"{p}_status_writes_total",
+            "Status patches per controller: written, or skipped because only times would change.",
+            ["controller", "result"],
+            registry=r,
+        )
+
         # Domain.
         self.device_requests = Counter(
             f"{p}_device_requests_total",
@@ -344,6 +351,9 @@ class Metrics:
 
     def set_workqueue_depth(self, name: str, depth: int) -> None:
         self.workqueue_depth.labels(_name(name, "name")).set(depth)
+
+    def status_write(self, controller: str, *, written: bool) -> None:
+        self.status_writes.labels(_name(controller, "controller"), "written" if written else "skipped").inc()
 
     # -- the conversation with appliances ----------------------------------------------------
 

@@ -7,6 +7,7 @@ import logging
 import time
 import uuid
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from vnf_operator.controller.finalizers import (
@@ -17,6 +18,8 @@ from vnf_operator.controller.finalizers import (
     retry_after,
 )
 from vnf_operator.controller.queue import jittered
+from vnf_operator.core import revisions as rv
+from vnf_operator.core.status import write_needed
 from vnf_operator.engine.appliance import Event, Outcome
 from vnf_operator.engine.operations import execute_operation, finalize_appliance
 from vnf_operator.k8s.client import KubeError, NotFound
@@ -81,14 +84,24 @@ async def reconcile(state: OperatorState, namespace: str, name: str) -> Outcome 
 
 async def _write(state: OperatorState, body: Mapping[str, Any], outcome: Outcome) -> None:
     meta = body["metadata"]
-    try:
-        await state.kube.patch_custom_status("vnfappliances", meta["name"], meta["namespace"], outcome.status)
-    except NotFound:
-        return
-    except KubeError as exc:
-        log.warning("status patch of %s/%s failed, retrying: %s", meta["namespace"], meta["name"], exc)
-        # The device work is done; without this the status would wait for the next resync.
-        state.queue.add_after(("appliance", meta["namespace"], meta["name"]), 5.0)
+    current = body.get("status") or {}
+    patch = dict(outcome.status)
+    # Flux's convention: the handled request is recorded, so `kubectl annotate` gets an answer.
+    request = str((meta.get("annotations") or {}).get(rv.RECONCILE_REQUESTED) or "")
+    if request and current.get("lastHandledReconcileAt") != request:
+        patch["lastHandledReconcileAt"] = request
+    now = datetime.now(UTC)
+    written = write_needed(current, patch, now=now, heartbeat_seconds=state.status_heartbeat)
+    state.metrics.status_write("vnfappliance", written=written)
+    if written:
+        try:
+            await state.kube.patch_custom_status("vnfappliances", meta["name"], meta["namespace"], patch)
+        except NotFound:
+            return
+        except KubeError as exc:
+            log.warning("status patch of %s/%s failed, retrying: %s", meta["namespace"], meta["name"], exc)
+            # The device work is done; without this the status would wait for the next resync.
+            state.queue.add_after(("appliance", meta["namespace"], meta["name"]), 5.0)
     for ev in outcome.events:
         await post_event(state, body, ev)
 

@@ -131,6 +131,8 @@ class OperatorState:
     kube: KubeClient
     workers: int = 64
     default_resync: float = 300.0
+    status_heartbeat: float = 900.0
+    """A status that would change only its times is written at most this often (core.status)."""
     cache: Cache = field(default_factory=Cache)
     queue: WorkQueue[Key] = field(default_factory=WorkQueue)
     providers: ProviderCache = field(default_factory=ProviderCache)
@@ -149,6 +151,7 @@ class OperatorState:
             kube=KubeClient(load_credentials()),
             workers=int(os.environ.get("VNF_WORKERS", "64")),
             default_resync=float(os.environ.get("VNF_DEFAULT_RESYNC_SECONDS", "300")),
+            status_heartbeat=float(os.environ.get("VNF_STATUS_HEARTBEAT_SECONDS", "900")),
             metrics_port=int(os.environ.get("VNF_METRICS_PORT", "9090")),
             shard=Shard.parse(os.environ.get("VNF_SHARD")),
         )

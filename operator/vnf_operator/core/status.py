@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from vnf_operator.core import conditions
@@ -146,3 +147,71 @@ def summarize_provider(
     conds = conditions.summarize(rr, generation=generation, previous=previous, now=now)
     keep = {"Ready", "Reconciling", "Stalled"}
     return [c for c in conds if c["type"] in keep]
+
+
+# Fields that change on every reconcile even when nothing else did: when they are all a status patch
+# would change, it is not written (see `write_needed`).
+_VOLATILE_TOP = ("lastSyncTime",)
+
+
+def merge_patch(target: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
+    """RFC 7386 JSON merge patch: what the apiserver makes of `target` with `patch`."""
+    out = dict(target)
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        elif isinstance(value, Mapping):
+            base = out.get(key)
+            out[key] = merge_patch(base if isinstance(base, Mapping) else {}, value)
+        else:
+            out[key] = value
+    return out
+
+
+def _stable(status: Mapping[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in status.items() if k not in _VOLATILE_TOP}
+    health = out.get("health")
+    if isinstance(health, Mapping):
+        out["health"] = {
+            "phases": [
+                {k: v for k, v in p.items() if k != "latencyMs"} if isinstance(p, Mapping) else p
+                for p in health.get("phases") or []
+            ],
+            **{k: v for k, v in health.items() if k not in ("phases", "checkedAt")},
+        }
+    services = out.get("services")
+    if isinstance(services, Mapping):
+        out["services"] = {
+            name: {k: v for k, v in svc.items() if k != "lastSyncTime"} if isinstance(svc, Mapping) else svc
+            for name, svc in services.items()
+        }
+    return out
+
+
+def write_needed(
+    current: Mapping[str, Any], patch: Mapping[str, Any], *, now: datetime, heartbeat_seconds: float
+) -> bool:
+    """Whether a reconcile's status patch has to be written.
+
+    Not when it would change only the times of a check that found everything as before (sync and
+    health times, check latencies): a no-op resync then writes nothing, as Flux's controllers do,
+    instead of a write, a watch event to every watcher and an etcd revision per appliance per resync.
+    `lastSyncTime` is still refreshed at least every `heartbeat_seconds`.
+    """
+    if _stable(merge_patch(current, patch)) != _stable(current):
+        return True
+    last = parse_time(current.get("lastSyncTime"))
+    if last is None:
+        return "lastSyncTime" in patch
+    return (now - last).total_seconds() >= heartbeat_seconds
+
+
+def parse_time(value: Any) -> datetime | None:
+    """An RFC 3339 time as the status stores it (`...Z`); None when absent or malformed."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
