@@ -294,6 +294,8 @@ class Metrics:
         self.terminal_reconcile_errors.labels(controller)
         self.reconcile_time.labels(controller)
         self.active_workers.labels(controller).set(0)
+        for result in ("written", "skipped"):
+            self.status_writes.labels(controller, result)
         if max_concurrent is not None:
             self.set_max_concurrent_reconciles(controller, max_concurrent)
         # "Never reconciled" counts from the operator's start, so an operator whose watches never

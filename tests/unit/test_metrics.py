@@ -28,6 +28,7 @@ EXPECTED: dict[str, tuple[str, set[str]]] = {
     "vnfop_active_workers": ("gauge", {"controller"}),
     "vnfop_max_concurrent_reconciles": ("gauge", {"controller"}),
     "vnfop_workqueue_depth": ("gauge", {"name"}),
+    "vnfop_status_writes": ("counter", {"controller", "result"}),
     "vnfop_last_reconcile_timestamp_seconds": ("gauge", {"controller"}),
     "vnfop_device_requests": ("counter", {"provider", "operation", "outcome"}),
     "vnfop_device_request_duration_seconds": ("histogram", {"provider", "operation"}),
@@ -91,6 +92,7 @@ def test_families_names_types_and_labels(metrics: Metrics) -> None:
     metrics.bootstrap("opnsense", "success")
     metrics.set_workqueue_depth("vnf-operator", 3)
     metrics.set_max_concurrent_reconciles("vnfappliance", 4)
+    metrics.status_write("vnfappliance", written=False)
     families = {f.name: f for f in metrics.registry.collect()}
     assert set(families) == set(EXPECTED)
     for name, (kind, labels) in EXPECTED.items():
