@@ -129,7 +129,7 @@ class Cache:
 @dataclass
 class OperatorState:
     kube: KubeClient
-    workers: int = 64
+    workers: int = 128
     default_resync: float = 300.0
     status_heartbeat: float = 900.0
     """A status that would change only its times is written at most this often (core.status)."""
@@ -149,7 +149,7 @@ class OperatorState:
     def from_env(cls) -> OperatorState:
         return cls(
             kube=KubeClient(load_credentials()),
-            workers=int(os.environ.get("VNF_WORKERS", "64")),
+            workers=int(os.environ.get("VNF_WORKERS", "128")),
             default_resync=float(os.environ.get("VNF_DEFAULT_RESYNC_SECONDS", "300")),
             status_heartbeat=float(os.environ.get("VNF_STATUS_HEARTBEAT_SECONDS", "900")),
             metrics_port=int(os.environ.get("VNF_METRICS_PORT", "9090")),
