@@ -127,6 +127,7 @@ def summarize_provider(
     total_problems: int,
     generation: int,
     previous: Sequence[Mapping[str, Any]],
+    now: str,
 ) -> list[dict[str, Any]]:
     """Conditions of a VnfProvider: Ready (valid), Stalled (invalid until its spec changes)."""
     if valid:
@@ -141,9 +142,6 @@ def summarize_provider(
             ok=False, reason="InvalidDictionary", message="; ".join(problems[:3]) + more, terminal=True
         )
     rr = conditions.ReconcileResults(provider=step, validation=step)
-    import time
-
-    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     conds = conditions.summarize(rr, generation=generation, previous=previous, now=now)
     keep = {"Ready", "Reconciling", "Stalled"}
     return [c for c in conds if c["type"] in keep]

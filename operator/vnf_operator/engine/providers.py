@@ -269,6 +269,7 @@ def provider_status(
         total_problems=len(entry.problems),
         generation=entry.generation,
         previous=previous,
+        now=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     )
     status: dict[str, Any] = {
         "observedGeneration": entry.generation,
