@@ -14,7 +14,7 @@ import io
 import json
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -105,13 +105,7 @@ def _walk(steps: Sequence[_Step], data: Any) -> list[Any]:
                 else:
                     found.extend(_wildcard_members(value))
             else:
-                for name in step:
-                    try:
-                        member = value.get(name, _NOT_SET)
-                    except (TypeError, AttributeError):
-                        continue
-                    if member is not _NOT_SET:
-                        found.append(member)
+                found.extend(_members(value, step))
         values = found
     return values
 
@@ -121,10 +115,15 @@ def _wildcard_members(value: Any) -> list[Any]:
         keys = tuple(value.keys())
     except AttributeError:
         return []
+    return _members(value, keys)
+
+
+def _members(value: Any, names: Iterable[Any]) -> list[Any]:
+    """The members `value` has of `names` (a mapping's; anything else has none)."""
     out = []
-    for key in keys:
+    for name in names:
         try:
-            member = value.get(key, _NOT_SET)
+            member = value.get(name, _NOT_SET)
         except (TypeError, AttributeError):
             continue
         if member is not _NOT_SET:
