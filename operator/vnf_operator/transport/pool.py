@@ -14,7 +14,6 @@ import time
 from dataclasses import dataclass
 
 from vnf_operator.transport.base import CliRunner, HttpSender
-from vnf_operator.transport.broker import BrokerTransport
 from vnf_operator.transport.limits import Limiter
 from vnf_operator.transport.reach import JumpHost, make_http, make_ssh
 from vnf_operator.transport.settings import (
@@ -118,6 +117,9 @@ class TransportPool:
     ) -> Transport:
         reach.validate()
         if reach.mode == "broker":
+            # Lazy: httpx (the broker client) is loaded only when a broker transport is built.
+            from vnf_operator.transport.broker import BrokerTransport
+
             return BrokerTransport(settings, reach, limiter=limiter)
         jump: JumpHost | None = None
         if reach.mode == "jumpHost":

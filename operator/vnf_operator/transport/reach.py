@@ -10,6 +10,9 @@
 - broker: see `vnf_operator.transport.broker`.
 
 `make_http` / `make_ssh` build the right transport for a `ReachSettings`.
+
+asyncssh (and `transport.ssh`, which needs it) is imported only when a jump host or an SSH
+transport is built: an HTTP-only fleet never pays its import time and memory.
 """
 
 from __future__ import annotations
@@ -18,10 +21,8 @@ import asyncio
 import base64
 import logging
 import socket
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
-
-import asyncssh
 
 from vnf_operator.core.errors import TransportError
 from vnf_operator.core.secrets import SecretMasker
@@ -30,15 +31,11 @@ from vnf_operator.transport.http import HttpTransport
 from vnf_operator.transport.limits import Limiter
 from vnf_operator.transport.retry import mark_not_delivered
 from vnf_operator.transport.settings import HttpSettings, JumpHostSettings, ReachSettings, SshSettings
-from vnf_operator.transport.ssh import (
-    HostKeyPolicy,
-    SshLink,
-    SshTransport,
-    fingerprint,
-    import_client_key,
-    key_line,
-    open_ssh,
-)
+
+if TYPE_CHECKING:
+    import asyncssh
+
+    from vnf_operator.transport.ssh import SshLink, SshTransport
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +50,8 @@ class JumpHost:
         self.masker = masker or SecretMasker()
         self.masker.add(*settings.secrets())
         logsafe.register(self.masker)
+        from vnf_operator.transport.ssh import HostKeyPolicy  # lazy: asyncssh only for SSH users
+
         self.policy = HostKeyPolicy(settings.host_key, settings.known_hosts, settings.trust_on_first_use)
         self._link: SshLink | None = None
         self._lock = asyncio.Lock()
@@ -73,14 +72,20 @@ class JumpHost:
 
     @property
     def host_key_fingerprint(self) -> str | None:
+        from vnf_operator.transport.ssh import fingerprint
+
         return fingerprint(self._seen) if self._seen is not None else None
 
     @property
     def host_key_line(self) -> str | None:
+        from vnf_operator.transport.ssh import key_line
+
         return key_line(self._seen) if self._seen is not None else None
 
     async def link(self) -> SshLink:
         """The connection to the jump host, opened or reopened when needed."""
+        from vnf_operator.transport.ssh import import_client_key, open_ssh
+
         if self._closed:
             raise TransportError(f"jump host {self.target} is closed", transient=True)
         async with self._lock:
@@ -121,6 +126,8 @@ class JumpHost:
 
     async def forward(self, host: str, port: int) -> tuple[str, int]:
         """A local 127.0.0.1 port forwarded through the jump host to host:port."""
+        import asyncssh  # already loaded: __init__ imported transport.ssh
+
         link = await self.link()
         key = (host, port)
         held = self._forwards.get(key)
@@ -143,6 +150,8 @@ class JumpHost:
         return "127.0.0.1", listener.get_port()
 
     async def aclose(self) -> None:
+        import asyncssh  # already loaded: __init__ imported transport.ssh
+
         self._closed = True
         for _, listener in self._forwards.values():
             listener.close()
@@ -281,6 +290,8 @@ def make_ssh(
     jump: JumpHost | None = None,
 ) -> SshTransport:
     """An SSH transport for `direct`, `jumpHost` or `proxy` (the broker has its own)."""
+    from vnf_operator.transport.ssh import SshTransport  # lazy: asyncssh only for SSH users
+
     reach.validate()
     if reach.mode == "direct":
         return SshTransport(settings, limiter=limiter)
