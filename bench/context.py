@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from bench.common import ProviderShape
-from bench.harness import FarmProcess, Kube
+from bench.harness import FarmProcess, Kube, OperatorProcess
 from vnf_operator.testing.controlplane import ControlPlane
 
 T = TypeVar("T")
@@ -52,6 +52,20 @@ class Ctx:
     provider: dict[str, Any]
     notes: list[str] = field(default_factory=list)
     profile_dir: Path = Path(".")
+
+
+def operator_for(ctx: Ctx, namespace: str, *, shard: tuple[int, int] | None = None) -> OperatorProcess:
+    """An operator process (not started yet) for `namespace` with the run's settings; `shard`:
+    (index, count) for `VNF_SHARD`."""
+    suffix = f"-shard{shard[0]}" if shard else ""
+    return OperatorProcess(
+        ctx.sa_kubeconfig,
+        ctx.workdir / f"operator-{namespace}{suffix}.log",
+        workers=ctx.settings.workers,
+        namespace=namespace,
+        resync_seconds=ctx.settings.resync_seconds,
+        extra_env={"VNF_SHARD": f"{shard[0]}/{shard[1]}"} if shard else None,
+    )
 
 
 def rules(m: int) -> list[dict[str, Any]]:

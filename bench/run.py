@@ -34,7 +34,7 @@ from typing import Any
 import yaml
 
 from bench.common import ProviderShape, Size, parse_sizes
-from bench.context import NOOP_TRIGGERS, SERVICE, Ctx, Settings, prepare_namespace
+from bench.context import NOOP_TRIGGERS, SERVICE, Ctx, Settings, operator_for, prepare_namespace
 from bench.harness import REPO, FarmProcess, Kube, OperatorProcess, workdir
 from bench.profile import PySpy
 from bench.report import evaluate_goals, render_markdown
@@ -174,13 +174,7 @@ async def run_size(ctx: Ctx, size: Size, scenarios: set[str]) -> dict[str, Any]:
     operator: OperatorProcess | None = None
     try:
         await prepare_namespace(ctx, namespace, farm)
-        operator = OperatorProcess(
-            ctx.sa_kubeconfig,
-            ctx.workdir / f"operator-{namespace}.log",
-            workers=ctx.settings.workers,
-            namespace=namespace,
-            resync_seconds=ctx.settings.resync_seconds,
-        ).start()
+        operator = operator_for(ctx, namespace).start()
         out["operator_startup_s"] = await operator.wait_started()
         out["operator_idle"] = operator.sample()
         bindir = await asyncio.to_thread(ansible.ensure_venv) if ctx.settings.profile == size.label else None

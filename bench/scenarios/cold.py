@@ -16,7 +16,15 @@ from bench.common import (
     percentile,
     split_reads_writes,
 )
-from bench.context import Ctx, appliance, appliance_name, gather_limited, prepare_namespace, rules
+from bench.context import (
+    Ctx,
+    appliance,
+    appliance_name,
+    gather_limited,
+    operator_for,
+    prepare_namespace,
+    rules,
+)
 from bench.harness import ApiWindow, FarmProcess, Fleet, OperatorProcess
 
 
@@ -183,13 +191,7 @@ async def with_one_operator(ctx: Ctx, size: Size, namespace: str) -> dict[str, A
     operator: OperatorProcess | None = None
     try:
         await prepare_namespace(ctx, namespace, farm)
-        operator = OperatorProcess(
-            ctx.sa_kubeconfig,
-            ctx.workdir / f"operator-{namespace}.log",
-            workers=ctx.settings.workers,
-            namespace=namespace,
-            resync_seconds=ctx.settings.resync_seconds,
-        ).start()
+        operator = operator_for(ctx, namespace).start()
         startup = await operator.wait_started()
         result = await run(ctx, size, namespace, farm, operator)
         result["operator_startup_s"] = startup

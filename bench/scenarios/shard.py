@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import Size, split_reads_writes
-from bench.context import Ctx, appliance, gather_limited, prepare_namespace, rules
+from bench.context import Ctx, appliance, gather_limited, operator_for, prepare_namespace, rules
 from bench.harness import ApiWindow, FarmProcess, Fleet, OperatorProcess
 from bench.scenarios import cold
 
@@ -39,16 +39,7 @@ async def _two_shards(ctx: Ctx, size: Size) -> dict[str, Any]:
     try:
         await prepare_namespace(ctx, namespace, farm)
         for i in range(2):
-            shards.append(
-                OperatorProcess(
-                    ctx.sa_kubeconfig,
-                    ctx.workdir / f"operator-{namespace}-shard{i}.log",
-                    workers=ctx.settings.workers,
-                    namespace=namespace,
-                    resync_seconds=ctx.settings.resync_seconds,
-                    extra_env={"VNF_SHARD": f"{i}/2"},
-                ).start()
-            )
+            shards.append(operator_for(ctx, namespace, shard=(i, 2)).start())
         for op in shards:
             await op.wait_started()
         fleet = await Fleet(ctx.kube, namespace).start()

@@ -354,15 +354,13 @@ class ApplianceReconciler:
             events.append(Event("Warning", "ConnectionConfigInvalid", str(exc)))
             return finish(None)
         live = not (results.dry_run or results.report_only)
-        session = open_session(
-            live,
-            entry.loaded,
-            ref,
-            creds.values,
-            conns,
-            bootstrap_outputs=outputs,
-            observe=observe,
-        )
+
+        def session_on(conns: Connections, outputs: dict[str, str]) -> Session:
+            return open_session(
+                live, entry.loaded, ref, creds.values, conns, bootstrap_outputs=outputs, observe=observe
+            )
+
+        session = session_on(conns, outputs)
         live_conns.append(conns)
 
         try:
@@ -399,15 +397,7 @@ class ApplianceReconciler:
                     outputs = {**outputs, **boot.outputs}
                     conns = await connect(outputs)
                     live_conns.append(conns)
-                    session = open_session(
-                        live,
-                        entry.loaded,
-                        ref,
-                        creds.values,
-                        conns,
-                        bootstrap_outputs=outputs,
-                        observe=observe,
-                    )
+                    session = session_on(conns, outputs)
             health = early_health or await run_health_checks(session)
             results.health = health
             if live:  # 4a. an upgrade in progress or requested (spec.upgrade): engine/upgrade.py
